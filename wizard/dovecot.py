@@ -1,0 +1,693 @@
+"""Lossless reader and editor for Dovecot 2.3 configuration.
+
+A file is kept as its raw lines; the tree built over them only records where each setting,
+section and !include lives, so rendering an unedited file gives back the exact bytes. Edits
+splice new lines in and never touch the others.
+
+The grammar mirrors Dovecot 2.3's config parser (checked against doveconf 2.3.19.1):
+- `#` starts a comment anywhere outside "..." or '...' quotes, even without a space before it
+  (doveconf only warns "Ambiguous '#' character"), and a quote runs to the end of the line when
+  it is not closed, hiding any `#` after it;
+- a line ending in `\\` (after its comment is stripped) continues on the next line; comment and
+  blank lines in between are skipped;
+- a section header must end the line: `name [label] {`, with a space before `{` (`auth{` is an
+  error), at most one label, which may be "quoted"; `name { key = value }` on one line is refused
+  ("Garbage after '{'"), and `}` must stand alone (`} x` and `}}` are errors);
+- `key=value` needs no spaces; a value is unquoted only when the whole of it is quoted;
+- `!include` / `!include_try` take the rest of the line as a path, quotes included, may appear
+  inside sections, and `!include` fails when nothing matches ("No matches"), glob or not.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from glob import glob
+from pathlib import Path
+
+from .errors import ConfigError
+
+WHITE = " \t"
+_KEY = re.compile(r"([^ \t=]*)[ \t]*(.*)", re.S)
+_PLACEHOLDER = re.compile(r"\bPH_[A-Z0-9_]+|@[A-Z][A-Z0-9_]*@")
+_FILTER_SYNTAX = re.compile(r"%\{[^}|]*\|")  # 2.4's %{user | lower}; 2.3 has no filters
+_GLOB = re.compile(r"[*?[]")
+_OBSOLETE_SECTIONS = {"auth", "socket"}      # 1.x: `auth default {`, `socket listen {`
+
+FIX_BY_HAND = "Correct the file by hand until `doveconf -n` accepts it, then run the wizard again"
+FIX_TEMPLATE = "This is an installer template: render it with its installer first"
+FIX_OLD = ("Dovecot 1.x syntax is not supported: convert it first "
+           "(`doveconf -Pn > dovecot-new.conf` writes a 2.x configuration)")
+FIX_NEW = "Dovecot 2.4 configuration is not supported for editing: make the change by hand"
+
+
+# ---------------------------------------------------------------- tree
+
+
+@dataclass
+class Setting:
+    key: str
+    value: str          # as Dovecot reads it: unquoted when the whole value was quoted
+    line: int           # 1-based, first physical line
+    last_line: int      # last physical line (continuations)
+
+
+@dataclass
+class Include:
+    target: str
+    optional: bool      # !include_try
+    line: int
+    last_line: int
+
+
+@dataclass
+class Section:
+    name: str
+    label: str
+    line: int                       # header line; 0 for a file's top level
+    last_line: int | None = None    # line of the closing `}`; None when never closed
+    children: list[Setting | Include | Section] = field(default_factory=list)
+
+    def settings(self, key: str) -> list[Setting]:
+        return [c for c in self.children if isinstance(c, Setting) and c.key == key]
+
+    def is_service_auth(self) -> bool:
+        return self.name == "service" and self.label == "auth"
+
+
+@dataclass
+class DovecotFile:
+    path: Path
+    lines: list[str]
+    root: Section
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)     # one fix hint per problem
+    dialect: str = "2.3"                                # "2.3", "2.4" or "1.x"
+
+    def render(self) -> str:
+        return "".join(self.lines)
+
+    def add_problem(self, line: int, message: str, fix: str = FIX_BY_HAND) -> None:
+        self.problems.append((line, message))
+        self.fixes.append(fix)
+
+    def sections(self) -> list[Section]:
+        return list(_sections_in(self.root))
+
+
+def _sections_in(section: Section):
+    for child in section.children:
+        if isinstance(child, Section):
+            yield child
+            yield from _sections_in(child)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def split_lines(text: str) -> list[str]:
+    """The physical lines, each with its ending (CRLF kept; the last may have none)."""
+    # Not str.splitlines: it also breaks on \r, \f, \x1c, \u2028…, which Dovecot does not,
+    # and our line numbers must match doveconf's.
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
+
+
+def _body(raw: str) -> str:
+    """A physical line without its line ending."""
+    if raw.endswith("\r\n"):
+        return raw[:-2]
+    return raw[:-1] if raw.endswith("\n") else raw
+
+
+def _eol_of(raw: str) -> str:
+    return raw[len(_body(raw)):]
+
+
+def strip_comment(text: str) -> str:
+    """Cut a trailing comment the way Dovecot does: quotes hide `#`, backslash escapes in them."""
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "\"'":
+            i += 1
+            while i < len(text) and text[i] != char:
+                i += 2 if text[i] == "\\" and i + 1 < len(text) else 1
+            if i >= len(text):
+                return text
+        elif char == "#":
+            return text[:i]
+        i += 1
+    return text
+
+
+def _logical_lines(lines: list[str]):
+    """Yield (first, last, content): 0-based line indexes and the joined, comment-free text."""
+    parts: list[str] = []
+    first = None
+    for index, raw in enumerate(lines):
+        text = strip_comment(_body(raw).lstrip(WHITE)).rstrip(WHITE)
+        if not text:
+            if first is None:
+                yield index, index, ""
+            continue
+        if first is None:
+            first = index
+        if text.endswith("\\"):
+            part = text[:-1].rstrip(WHITE)
+            if part:
+                parts.append(part + " ")
+            continue
+        parts.append(text)
+        yield first, index, "".join(parts)
+        parts, first = [], None
+    if first is not None:
+        yield first, len(lines) - 1, "".join(parts).rstrip(WHITE)
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.S)
+
+
+def unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+        return unescape(value[1:-1])
+    return value
+
+
+def _section_header(key: str, rest: str) -> tuple[str, str] | str:
+    """(name, label) for a valid header, else Dovecot's error text."""
+    if rest.startswith("{"):
+        label, after = "", rest
+    elif rest.startswith('"'):
+        end = rest.find('"', 1)
+        if end < 0:
+            return "Expecting '{'"
+        label, after = unescape(rest[1:end]), rest[end + 1:].lstrip(WHITE)
+    else:
+        label, after = _split_word(rest)
+    if not after.startswith("{"):
+        return "Expecting '{'"
+    if after != "{":
+        return "Garbage after '{' (Dovecot 2.3 wants nothing after '{' on a section line)"
+    return key, label
+
+
+def _split_word(text: str) -> tuple[str, str]:
+    word = re.match(r"[^ \t]*", text).group()
+    return word, text[len(word):].lstrip(WHITE)
+
+
+def parse(text: str, path: Path | str) -> DovecotFile:
+    """Build the tree over the raw lines; trouble goes to `.problems`, never raised."""
+    doc = DovecotFile(Path(path), split_lines(text), Section("", "", 0))
+    stack = [doc.root]
+    for first, last, content in _logical_lines(doc.lines):
+        if content:
+            _read_line(doc, stack, first + 1, last + 1, content)
+    for section in stack[1:]:
+        doc.add_problem(section.line, f"missing '}}': section '{_title(section)}' opened on "
+                        f"line {section.line} is never closed")
+    _sort_problems(doc)
+    return doc
+
+
+def _sort_problems(doc: DovecotFile) -> None:
+    pairs = sorted(zip(doc.problems, doc.fixes), key=lambda pair: pair[0][0])
+    doc.problems = [problem for problem, _ in pairs]
+    doc.fixes = [fix for _, fix in pairs]
+
+
+def _title(section: Section) -> str:
+    return f"{section.name} {section.label}".strip()
+
+
+def _read_line(doc: DovecotFile, stack: list[Section], line: int, last: int, content: str):
+    _check_dialect_text(doc, line, content)
+    key, rest = _KEY.fullmatch(content).groups()
+    if rest.startswith("="):
+        _add_setting(doc, stack[-1], key, rest, line, last)
+    elif key in ("!include", "!include_try"):
+        stack[-1].children.append(Include(rest, key == "!include_try", line, last))
+    elif key == "}" and not rest:
+        if len(stack) == 1:
+            doc.add_problem(line, "unexpected '}': no section is open here")
+        else:
+            stack.pop().last_line = last
+    else:
+        _open_section(doc, stack, key, rest, line, content)
+
+
+def _add_setting(doc, section: Section, key: str, rest: str, line: int, last: int):
+    if not key:
+        doc.add_problem(line, "missing key name ('=' at the beginning of line)")
+        return
+    value = unquote(rest[1:].lstrip(WHITE))
+    section.children.append(Setting(key, value, line, last))
+    if key == "dovecot_config_version":
+        doc.dialect = "2.4"
+        doc.add_problem(line, "dovecot_config_version marks Dovecot 2.4 syntax; 2.4 is not "
+                        "supported for editing (Dovecot 2.3's doveconf says: Unknown setting: "
+                        "dovecot_config_version)", FIX_NEW)
+    elif _FILTER_SYNTAX.search(value):
+        doc.dialect = "2.4"
+        doc.add_problem(line, f"'{key}' uses Dovecot 2.4 %{{… | filter}} syntax; 2.4 is not "
+                        "supported for editing", FIX_NEW)
+
+
+def _open_section(doc, stack: list[Section], key: str, rest: str, line: int, content: str):
+    header = _section_header(key, rest)
+    if isinstance(header, str):
+        doc.add_problem(line, f"{header}: '{_shorten(content)}' is not a setting, "
+                        "section or !include Dovecot 2.3 accepts")
+        return
+    section = Section(*header, line)
+    stack[-1].children.append(section)
+    stack.append(section)
+    if section.name in _OBSOLETE_SECTIONS:
+        doc.dialect = "1.x"
+        doc.add_problem(line, f"'{_title(section)} {{' is Dovecot 1.x syntax (doveconf 2.3 calls "
+                        "it obsolete)", FIX_OLD)
+
+
+def _check_dialect_text(doc: DovecotFile, line: int, content: str) -> None:
+    found = _PLACEHOLDER.search(content)
+    if found:
+        doc.add_problem(line, f"installer template placeholder {found.group()} instead of a "
+                        "real value", FIX_TEMPLATE)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- requested changes
+
+
+@dataclass(frozen=True)
+class UnixListener:
+    path: str
+    mode: str
+    user: str
+    group: str
+
+
+@dataclass(frozen=True)
+class InetListener:
+    name: str
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Listener:
+    kind: str                   # "unix" or "inet"
+    label: str                  # unix path, or inet name ("" when unnamed)
+    settings: dict[str, str]
+    path: Path
+    line: int
+
+
+_FORBIDDEN = set("#{}\"'$%<\\")
+
+
+def check_value(what: str, value: object, *, spaces_ok: bool = False, empty_ok: bool = False):
+    """Refuse a value that could change the meaning of the file around it."""
+    def refuse(why: str):
+        raise ConfigError(None, None, f"refusing to write {what} {value!r}: {why}",
+                          "Use a plain value: no spaces, quotes, braces, '#', '$', '%', '<' "
+                          "or '\\', and not starting with '!' or '='")
+    if not isinstance(value, str):
+        refuse("it is not text")
+    if not value and not empty_ok:
+        refuse("it is empty")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        refuse("it contains a control character")
+    if value != value.strip() or (not spaces_ok and any(char.isspace() for char in value)):
+        refuse("it contains whitespace")
+    if _FORBIDDEN & set(value):
+        refuse(f"it contains {''.join(sorted(_FORBIDDEN & set(value)))!r}")
+    if value[:1] in ("!", "="):
+        refuse(f"it starts with {value[0]!r}")
+
+
+def _check_request(unix, inet, remove_unix, remove_inet_port, mechanisms) -> None:
+    if unix is not None:
+        for name in ("path", "mode", "user", "group"):
+            check_value(f"unix_listener {name}", getattr(unix, name))
+    if inet is not None:
+        check_value("inet_listener name", inet.name, empty_ok=True)
+        check_value("inet_listener address", inet.address, spaces_ok=True)
+        _check_port(inet.port)
+    if remove_unix is not None:
+        check_value("unix_listener path", remove_unix)
+    if remove_inet_port is not None:
+        _check_port(remove_inet_port)
+    if mechanisms is not None:
+        if not isinstance(mechanisms, (list, tuple)) or not mechanisms:
+            raise ConfigError(None, None, f"auth_mechanisms must be a non-empty list, "
+                              f"not {mechanisms!r}", "Pass e.g. ['plain', 'login']")
+        for mechanism in mechanisms:
+            check_value("auth mechanism", mechanism)
+
+
+def _check_port(port: object) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(None, None, f"refusing to write port {port!r}",
+                          "Use a TCP port number from 1 to 65535")
+
+
+# ---------------------------------------------------------------- whole configuration
+
+
+def installed_dovecot_version() -> str | None:
+    """`dovecot --version`'s version number, or None when Dovecot is not usable."""
+    try:
+        run = subprocess.run(["dovecot", "--version"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    words = run.stdout.split()
+    return words[0] if run.returncode == 0 and words else None
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(path, None, f"cannot be read ({error.strerror})",
+                          "Run the wizard as root or check the file's permissions") from None
+    # surrogateescape keeps bytes that are not UTF-8 exactly; write back with the same handler
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+class DovecotConfig:
+    """A root file and every file it includes, in include order."""
+
+    def __init__(self, root: Path, files: dict[Path, DovecotFile],
+                 includes: dict[tuple[Path, str], list[Path]] | None = None):
+        self.root = root
+        self.files = files
+        self._includes = includes or {}   # (including file, target as written) -> files
+
+    @classmethod
+    def load(cls, root: Path) -> DovecotConfig:
+        config = cls(Path(root), {}, {})
+        config._load_file(config.root, ())
+        return config
+
+    @classmethod
+    def from_text(cls, text: str, path: Path | str) -> DovecotConfig:
+        """A configuration of one file, includes not followed."""
+        path = Path(path)
+        return cls(path, {path: parse(text, path)})
+
+    def _load_file(self, path: Path, chain: tuple[Path, ...]) -> None:
+        doc = parse(read_text(path), path)
+        self.files[path] = doc
+        for include in _includes_in(doc.root):
+            targets = self._resolve(path, include)
+            self._includes[(path, include.target)] = targets
+            for target in targets:
+                if target in chain or target == path:
+                    raise ConfigError(path, include.line, f"include loop: {target} includes "
+                                      "itself through this line", "Remove one of the includes")
+                if target not in self.files:
+                    self._load_file(target, chain + (path,))
+
+    def _resolve(self, path: Path, include: Include) -> list[Path]:
+        pattern = path.parent / include.target
+        if _GLOB.search(include.target):
+            found = [Path(name) for name in sorted(glob(str(pattern))) if Path(name).is_file()]
+        else:
+            found = [pattern] if pattern.is_file() else []
+        if not found and not include.optional:
+            raise ConfigError(path, include.line, f"!include {include.target}: no file matches "
+                              "(doveconf: No matches)",
+                              "Create the file, or change the line to !include_try")
+        return found
+
+    # -------------------------------------------------------- reading
+
+    def walk(self):
+        """Yield (path, node, enclosing sections) in the order Dovecot reads them."""
+        yield from self._walk_file(self.root, (), ())
+
+    def _walk_file(self, path: Path, stack: tuple, chain: tuple):
+        if path in chain:
+            return
+        yield from self._walk_nodes(path, self.files[path].root.children, stack, chain + (path,))
+
+    def _walk_nodes(self, path: Path, nodes: list, stack: tuple, chain: tuple):
+        for node in nodes:
+            yield path, node, stack
+            if isinstance(node, Section):
+                yield from self._walk_nodes(path, node.children, stack + (node,), chain)
+            elif isinstance(node, Include):
+                for target in self._includes.get((path, node.target), []):
+                    yield from self._walk_file(target, stack, chain)
+
+    @property
+    def version(self) -> str:
+        dialects = {doc.dialect for doc in self.files.values()}
+        return "2.4" if "2.4" in dialects else "1.x" if "1.x" in dialects else "2.3"
+
+    def problems(self) -> list[tuple[Path, int, str]]:
+        return [(path, line, message) for path, doc in self.files.items()
+                for line, message in doc.problems]
+
+    def check_editable(self) -> None:
+        for path, doc in self.files.items():
+            if doc.problems:
+                (line, message), fix = doc.problems[0], doc.fixes[0]
+                raise ConfigError(path, line, message, fix)
+
+    def _mechanism_settings(self) -> list[tuple[Path, Setting]]:
+        return [(path, node) for path, node, stack in self.walk()
+                if not stack and isinstance(node, Setting) and node.key == "auth_mechanisms"]
+
+    def auth_mechanisms(self) -> list[str] | None:
+        found = self._mechanism_settings()
+        return found[-1][1].value.split() if found else None
+
+    def _service_auth_sections(self) -> list[tuple[Path, Section]]:
+        return [(path, node) for path, node, _ in self.walk()
+                if isinstance(node, Section) and node.is_service_auth()]
+
+    def _listener_sections(self) -> list[tuple[Path, Section]]:
+        found, seen = [], set()
+        for path, node, stack in self.walk():
+            if (isinstance(node, Section) and node.name in ("unix_listener", "inet_listener")
+                    and stack and stack[-1].is_service_auth() and (path, node.line) not in seen):
+                seen.add((path, node.line))  # a file included twice holds the same listener
+                found.append((path, node))
+        return found
+
+    def auth_listeners(self) -> list[Listener]:
+        return [_listener(path, section) for path, section in self._listener_sections()]
+
+    # -------------------------------------------------------- editing
+
+    def edit(self, *, unix: UnixListener | None = None, inet: InetListener | None = None,
+             remove_unix: str | None = None, remove_inet_port: int | None = None,
+             mechanisms: list[str] | None = None) -> dict[Path, str]:
+        """New full texts of the files that change; nothing is written."""
+        _check_request(unix, inet, remove_unix, remove_inet_port, mechanisms)
+        self.check_editable()
+        steps = []
+        if remove_unix is not None:
+            steps.append(lambda c: c._remove_listeners(_unix_named(remove_unix)))
+        if remove_inet_port is not None:
+            steps.append(lambda c: c._remove_listeners(_inet_on_port(remove_inet_port)))
+        if unix is not None:
+            steps.append(lambda c: c._set_unix(unix))
+        if inet is not None:
+            steps.append(lambda c: c._set_inet(inet))
+        if mechanisms is not None:
+            steps.append(lambda c: c._set_mechanisms(list(mechanisms)))
+        config = self
+        for step in steps:
+            config = config._apply(step(config))
+        return {path: doc.render() for path, doc in config.files.items()
+                if doc.render() != self.files[path].render()}
+
+    def _apply(self, splices: dict[Path, list[Splice]]) -> DovecotConfig:
+        files = dict(self.files)
+        for path, changes in splices.items():
+            text = "".join(_splice(files[path].lines, changes))
+            files[path] = parse(text, path)
+        return DovecotConfig(self.root, files, self._includes)
+
+    def _remove_listeners(self, wanted) -> dict[Path, list[Splice]]:
+        splices: dict[Path, list[Splice]] = {}
+        for path, section in self._listener_sections():
+            if wanted(section):
+                splices.setdefault(path, []).append(
+                    Splice(section.line - 1, section.last_line, []))
+        return splices
+
+    def _set_unix(self, want: UnixListener) -> dict[Path, list[Splice]]:
+        values = {"mode": want.mode, "user": want.user, "group": want.group}
+        return self._set_listener(_unix_named(want.path), "unix_listener", want.path, values)
+
+    def _set_inet(self, want: InetListener) -> dict[Path, list[Splice]]:
+        values = {"address": want.address, "port": str(want.port)}
+        def wanted(section: Section) -> bool:
+            return _inet_on_port(want.port)(section) or (
+                section.name == "inet_listener" and section.label == want.name)
+        return self._set_listener(wanted, "inet_listener", want.name, values)
+
+    def _set_listener(self, wanted, kind: str, label: str, values: dict[str, str]):
+        matches = [(p, s) for p, s in self._listener_sections() if wanted(s)]
+        if matches:
+            path, section = matches[-1]
+            return {path: _update_section(self.files[path], section, values)}
+        header = f"{kind} {label} {{" if label else f"{kind} {{"
+        return self._add_to_service_auth(header, values)
+
+    def _add_to_service_auth(self, header: str, values: dict[str, str]):
+        services = self._service_auth_sections()
+        if services:
+            path, service = services[-1]
+            doc = self.files[path]
+            indent, unit = _child_indent(doc, service), _indent_unit(doc)
+            block = _block(indent, unit, header, values, _eol(doc))
+            return {path: [Splice(service.last_line - 1, service.last_line - 1, block)]}
+        path = self._file_or_root("conf.d/10-master.conf")
+        doc = self.files[path]
+        unit = _indent_unit(doc)
+        block = _block(unit, unit, header, values, _eol(doc))
+        return {path: _append(doc, [f"service auth {{{_eol(doc)}", *block, f"}}{_eol(doc)}"])}
+
+    def _set_mechanisms(self, mechanisms: list[str]) -> dict[Path, list[Splice]]:
+        value = " ".join(mechanisms)
+        found = self._mechanism_settings()
+        if found:
+            path, setting = found[-1]
+            return {path: [_replace_value(self.files[path], setting, value)]}
+        path = self._file_or_root("conf.d/10-auth.conf")
+        doc = self.files[path]
+        return {path: _append(doc, [f"auth_mechanisms = {value}{_eol(doc)}"])}
+
+    def _file_or_root(self, relative: str) -> Path:
+        candidate = self.root.parent / relative
+        return candidate if candidate in self.files else self.root
+
+
+def _includes_in(section: Section):
+    for child in section.children:
+        if isinstance(child, Include):
+            yield child
+        elif isinstance(child, Section):
+            yield from _includes_in(child)
+
+
+def _listener(path: Path, section: Section) -> Listener:
+    settings = {c.key: c.value for c in section.children if isinstance(c, Setting)}
+    kind = "unix" if section.name == "unix_listener" else "inet"
+    return Listener(kind, section.label, settings, path, section.line)
+
+
+def _unix_named(path: str):
+    return lambda section: section.name == "unix_listener" and section.label == path
+
+
+def _inet_on_port(port: int):
+    def wanted(section: Section) -> bool:
+        ports = section.settings("port")
+        return section.name == "inet_listener" and bool(ports) and ports[-1].value == str(port)
+    return wanted
+
+
+# ---------------------------------------------------------------- line surgery
+
+
+@dataclass(frozen=True)
+class Splice:
+    start: int              # 0-based index of the first line replaced
+    stop: int               # index after the last line replaced (== start to insert)
+    new_lines: list[str]
+
+
+def _splice(lines: list[str], changes: list[Splice]) -> list[str]:
+    result = list(lines)
+    for change in sorted(changes, key=lambda c: (c.start, c.stop), reverse=True):
+        result[change.start:change.stop] = change.new_lines
+    return result
+
+
+def _eol(doc: DovecotFile) -> str:
+    endings = [_eol_of(raw) for raw in doc.lines if _eol_of(raw)]
+    return endings[0] if endings else "\n"
+
+
+def _indent(raw: str) -> str:
+    return raw[:len(raw) - len(raw.lstrip(WHITE))]
+
+
+def _indent_unit(doc: DovecotFile) -> str:
+    """The step this file indents a section's children by (2 spaces, 4 spaces, a tab…)."""
+    steps = Counter()
+    for section in doc.sections():
+        if section.children:
+            outer = _indent(doc.lines[section.line - 1])
+            inner = _indent(doc.lines[section.children[0].line - 1])
+            if inner.startswith(outer) and len(inner) > len(outer):
+                steps[inner[len(outer):]] += 1
+    return steps.most_common(1)[0][0] if steps else "  "
+
+
+def _child_indent(doc: DovecotFile, section: Section) -> str:
+    if section.children:
+        return _indent(doc.lines[section.children[0].line - 1])
+    return _indent(doc.lines[section.line - 1]) + _indent_unit(doc)
+
+
+def _block(indent: str, unit: str, header: str, values: dict[str, str], eol: str) -> list[str]:
+    body = [f"{indent}{unit}{key} = {value}{eol}" for key, value in values.items()]
+    return [f"{indent}{header}{eol}", *body, f"{indent}}}{eol}"]
+
+
+def _append(doc: DovecotFile, new_lines: list[str]) -> list[Splice]:
+    end = len(doc.lines)
+    if doc.lines and not _eol_of(doc.lines[-1]):
+        # the file had no final newline: end its last line before adding ours
+        return [Splice(end - 1, end, [doc.lines[-1] + _eol(doc), *new_lines])]
+    return [Splice(end, end, new_lines)]
+
+
+def _update_section(doc: DovecotFile, section: Section, values: dict[str, str]) -> list[Splice]:
+    changes, missing = [], []
+    for key, value in values.items():
+        existing = section.settings(key)
+        if not existing:
+            missing.append(f"{key} = {value}")
+        elif existing[-1].value != value:
+            changes.append(_replace_value(doc, existing[-1], value))
+    if missing:
+        indent = _child_indent(doc, section)
+        eol = _eol(doc)
+        close = section.last_line - 1
+        changes.append(Splice(close, close, [f"{indent}{text}{eol}" for text in missing]))
+    return changes
+
+
+def _replace_value(doc: DovecotFile, setting: Setting, value: str) -> Splice:
+    """Swap only the value on the setting's line; key spacing and trailing comment stay."""
+    first = setting.line - 1
+    raw = doc.lines[first]
+    if setting.last_line != setting.line:
+        # a value continued over several lines becomes one line
+        eol = _eol_of(doc.lines[setting.last_line - 1])
+        return Splice(first, setting.last_line, [f"{_indent(raw)}{setting.key} = {value}{eol}"])
+    body, eol = _body(raw), _eol_of(raw)
+    code = strip_comment(body)
+    equals = code.index("=")
+    after = code[equals + 1:]
+    start = equals + 1 + len(after) - len(after.lstrip(WHITE))
+    end = max(len(code.rstrip(WHITE)), start)
+    gap = " " if start == end and code[equals - 1:equals] in (" ", "\t") else ""
+    return Splice(first, first + 1, [body[:start] + gap + value + body[end:] + eol])

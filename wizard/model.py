@@ -1,0 +1,299 @@
+"""The settings model: every field the wizard manages, declared once.
+
+Each field carries a `Param` with its Postfix or Dovecot name, kind, unit, the Postfix default
+(as `postconf -d` prints it for Postfix 3.7) and a one-line help text. The screens, presets, the
+command line and the change plan all read these declarations; nothing repeats them.
+A value of None means "keep what the server has now".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from . import values
+
+Kind = Literal["count", "time", "size", "addresses", "bool", "choice", "path", "mode", "name",
+               "address", "port", "words"]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str                       # the Postfix or Dovecot name
+    kind: Kind
+    default: str                    # Postfix (or Dovecot) default, as its own tools print it
+    help: str
+    unit: str = ""
+    minimum: int = 0
+    maximum: int = values.INT_MAX
+    file: Literal["main.cf", "dovecot"] = "main.cf"
+    choices: tuple[str, ...] = ()   # allowed words for "choice" and "words"
+
+    def parse(self, text: str) -> Any:
+        """Turn what a user typed into the field's value, or raise ValueError."""
+        text = text.strip()
+        if self.kind in ("count", "port"):
+            return values.parse_count(text, minimum=self.minimum, maximum=self.maximum)
+        if self.kind == "size":
+            return self.check(values.parse_size(text))
+        if self.kind == "bool":
+            return _parse_bool(text)
+        if self.kind == "words":
+            return self.check(values.split_list(text))
+        return self.check(text)
+
+    def check(self, value: Any) -> Any:
+        """Check a typed value (from a preset or `parse`); raise ValueError naming the fix."""
+        if self.kind in ("count", "port", "size"):
+            return values.check_range(value, self.minimum, self.maximum, self.unit_word)
+        if self.kind == "time":
+            seconds = values.parse_time(value)
+            values.check_range(seconds, self.minimum, self.maximum, "seconds")
+            return value
+        if self.kind == "addresses":
+            values.check_address_list(value)
+        elif self.kind == "words":
+            _check_words(value, self.choices)
+        elif self.kind == "choice" and value not in self.choices:
+            raise ValueError(f"'{value}' is not one of: {', '.join(self.choices)}")
+        elif self.kind in ("path", "mode", "name", "address"):
+            values.check_text(value, allow_spaces=False)
+            _FORMATS[self.kind](value)
+        return value
+
+    @property
+    def unit_word(self) -> str:
+        return "bytes" if self.kind == "size" else ""
+
+    def to_text(self, value: Any) -> str:
+        """The value as the configuration file spells it."""
+        if self.kind == "bool":
+            return "yes" if value else "no"
+        if self.kind == "words":
+            return (", " if self.file == "main.cf" else " ").join(value)
+        return str(value)
+
+    def from_text(self, text: str) -> Any:
+        """Read the value as a configuration file holds it; raise ValueError if Postfix would not."""
+        if self.kind == "words":
+            return values.split_list(text)
+        if self.kind == "bool":
+            return _parse_bool(text)
+        if self.kind in ("count", "port", "size"):
+            if not text.isdigit():
+                raise ValueError(f"'{text}' is not a whole number")
+            return self.check(int(text))
+        return self.check(text)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("yes", "true", "on"):
+        return True
+    if lowered in ("no", "false", "off"):
+        return False
+    raise ValueError(f"'{text}' is not yes or no")
+
+
+def _check_words(words: list[str], choices: tuple[str, ...]) -> None:
+    for word in words:
+        values.check_text(word, allow_spaces=False)
+        if choices and word.lower() not in choices:
+            raise ValueError(f"'{word}' is not one of: {', '.join(choices)}")
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    if ".." in parts or not all(p.replace(".", "").replace("-", "").replace("_", "").isalnum()
+                                for p in parts if p):
+        raise ValueError(f"'{path}' is not a plain socket path; use letters, digits, '.', '-', '_' "
+                         "and '/', without '..', like private/auth")
+    if path.endswith("/") or not path.strip("/"):
+        raise ValueError(f"'{path}' does not name a socket file; write a path like private/auth")
+
+
+def _check_mode(mode: str) -> None:
+    if not (len(mode) in (3, 4) and all(c in "01234567" for c in mode)):
+        raise ValueError(f"'{mode}' is not an octal file mode; write it like 0660")
+
+
+def _check_name(name: str) -> None:
+    if not values.re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"'{name}' is not a valid user or group name")
+
+
+def _check_address(address: str) -> None:
+    try:
+        values.ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"'{address}' is not an IP address; write one like 127.0.0.1 or ::1") from None
+
+
+_FORMATS = {"path": _check_path, "mode": _check_mode, "name": _check_name, "address": _check_address}
+
+SECURITY_OPTIONS = ("noanonymous", "noplaintext", "noactive", "nodictionary", "mutual_auth",
+                    "forward_secrecy")
+MECHANISMS = ("plain", "login", "cram-md5", "digest-md5", "scram-sha-1", "scram-sha-256",
+              "oauthbearer", "xoauth2", "external", "anonymous", "gssapi", "gss-spnego", "ntlm",
+              "otp", "apop")
+# Mechanisms that send the password itself; Postfix's noplaintext option hides them.
+PLAINTEXT_MECHANISMS = ("plain", "login")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _check_param(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return value
+        return param_of(cls, info.field_name).check(value)
+
+
+def param_of(model: type[BaseModel], field: str) -> Param:
+    return next(m for m in model.model_fields[field].metadata if isinstance(m, Param))
+
+
+def _p(name: str, kind: Kind, default: str, help: str, **extra: Any) -> Param:
+    return Param(name, kind, default, help, **extra)
+
+
+RATE_UNIT = "per anvil_rate_time_unit"
+
+Count = int | None
+Text = str | None
+
+
+class Limits(StrictModel):
+    """main.cf limits against denial of service (RHEL 9 hardening guide, section 8.2, and related)."""
+
+    smtpd_client_connection_rate_limit: Annotated[Count, _p(
+        "smtpd_client_connection_rate_limit", "count", "0",
+        "Connections one client may open per time unit; 0 means no limit.", unit=RATE_UNIT)] = None
+    anvil_rate_time_unit: Annotated[Text, _p(
+        "anvil_rate_time_unit", "time", "60s",
+        "The time window over which every client rate limit is counted.", minimum=1)] = None
+    smtpd_client_event_limit_exceptions: Annotated[Text, _p(
+        "smtpd_client_event_limit_exceptions", "addresses",
+        "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+        "Clients never rate- or count-limited, e.g. $mynetworks; keep your own networks here.")] = None
+    smtpd_client_message_rate_limit: Annotated[Count, _p(
+        "smtpd_client_message_rate_limit", "count", "0",
+        "Messages (MAIL FROM commands) one client may send per time unit; 0 means no limit.",
+        unit=RATE_UNIT)] = None
+    default_process_limit: Annotated[Count, _p(
+        "default_process_limit", "count", "100",
+        "Most processes of each service (smtpd included) unless master.cf sets its own maxproc.",
+        unit="processes", minimum=1)] = None
+    queue_minfree: Annotated[Count, _p(
+        "queue_minfree", "size", "0",
+        "Free space the queue file system must keep; below it smtpd refuses mail (452).",
+        unit="bytes", maximum=values.LONG_MAX)] = None
+    header_size_limit: Annotated[Count, _p(
+        "header_size_limit", "size", "102400",
+        "Most bytes of message headers kept; the excess is discarded.", unit="bytes", minimum=1,
+        maximum=values.LONG_MAX)] = None
+    message_size_limit: Annotated[Count, _p(
+        "message_size_limit", "size", "10240000",
+        "Largest message accepted, envelope included; 0 means no limit.", unit="bytes",
+        maximum=values.LONG_MAX)] = None
+    smtpd_client_connection_count_limit: Annotated[Count, _p(
+        "smtpd_client_connection_count_limit", "count", "50",
+        "Connections one client may hold open at the same time; 0 means no limit.",
+        unit="connections")] = None
+    smtpd_client_recipient_rate_limit: Annotated[Count, _p(
+        "smtpd_client_recipient_rate_limit", "count", "0",
+        "Recipients (RCPT TO) one client may send per time unit; 0 means no limit.",
+        unit=RATE_UNIT)] = None
+    smtpd_client_new_tls_session_rate_limit: Annotated[Count, _p(
+        "smtpd_client_new_tls_session_rate_limit", "count", "0",
+        "New TLS sessions (not resumed) one client may start per time unit; 0 means no limit.",
+        unit=RATE_UNIT)] = None
+    smtpd_client_auth_rate_limit: Annotated[Count, _p(
+        "smtpd_client_auth_rate_limit", "count", "0",
+        "AUTH attempts one client may make per time unit; 0 means no limit.",
+        unit=RATE_UNIT)] = None
+    smtpd_error_sleep_time: Annotated[Text, _p(
+        "smtpd_error_sleep_time", "time", "1s",
+        "Pause before each error reply once a client has made a few errors.")] = None
+    smtpd_soft_error_limit: Annotated[Count, _p(
+        "smtpd_soft_error_limit", "count", "10",
+        "Errors after which smtpd slows down its replies to a client.", unit="errors")] = None
+    smtpd_hard_error_limit: Annotated[Count, _p(
+        "smtpd_hard_error_limit", "count", "${stress?{1}:{20}}",
+        "Errors after which smtpd disconnects a client (1 under stress).", unit="errors",
+        minimum=1)] = None
+    smtpd_junk_command_limit: Annotated[Count, _p(
+        "smtpd_junk_command_limit", "count", "${stress?{1}:{100}}",
+        "NOOP, VRFY, ETRN or RSET commands allowed before the error count grows.",
+        unit="commands", minimum=1)] = None
+
+
+class Sasl(StrictModel):
+    """SMTP AUTH through Dovecot SASL (RHEL 9 hardening guide, section 8.3)."""
+
+    enabled: Annotated[bool | None, _p(
+        "smtpd_sasl_auth_enable", "bool", "no",
+        "Offer SMTP AUTH so your users can log in to send mail.")] = None
+    type: Annotated[Literal["dovecot"] | None, _p(
+        "smtpd_sasl_type", "choice", "cyrus",
+        "The SASL implementation Postfix asks; the wizard sets up Dovecot.",
+        choices=("dovecot",))] = None
+    socket: Annotated[Literal["unix", "tcp"] | None, _p(
+        "smtpd_sasl_path", "choice", "smtpd",
+        "How Postfix reaches Dovecot: a UNIX socket in the queue directory, or TCP.",
+        choices=("unix", "tcp"))] = None
+    path: Annotated[Text, _p(
+        "smtpd_sasl_path", "path", "smtpd",
+        "UNIX socket, relative to queue_directory so it works inside the chroot (private/auth).")] = None
+    mode: Annotated[Text, _p(
+        "mode", "mode", "0600",
+        "Permissions of Dovecot's socket; Postfix must be able to read and write it.",
+        file="dovecot")] = None
+    user: Annotated[Text, _p(
+        "user", "name", "",
+        "Owner of Dovecot's socket; usually postfix.", file="dovecot")] = None
+    group: Annotated[Text, _p(
+        "group", "name", "",
+        "Group of Dovecot's socket; usually postfix.", file="dovecot")] = None
+    address: Annotated[Text, _p(
+        "address", "address", "",
+        "TCP: the address Dovecot listens on and Postfix connects to; keep it 127.0.0.1.",
+        file="dovecot")] = None
+    port: Annotated[Count, _p(
+        "port", "port", "",
+        "TCP: the port of Dovecot's auth listener.", minimum=1, maximum=65535, file="dovecot")] = None
+    mechanisms: Annotated[list[str] | None, _p(
+        "auth_mechanisms", "words", "plain",
+        "Login methods Dovecot offers; plain and login suit nearly every mail client.",
+        file="dovecot", choices=MECHANISMS)] = None
+    security_options: Annotated[list[str] | None, _p(
+        "smtpd_sasl_security_options", "words", "noanonymous",
+        "Mechanism filter before STARTTLS; noplaintext keeps passwords off unencrypted links.",
+        choices=SECURITY_OPTIONS)] = None
+    tls_security_options: Annotated[list[str] | None, _p(
+        "smtpd_sasl_tls_security_options", "words", "$smtpd_sasl_security_options",
+        "Mechanism filter after STARTTLS; noanonymous is usual.", choices=SECURITY_OPTIONS)] = None
+    tls_auth_only: Annotated[bool | None, _p(
+        "smtpd_tls_auth_only", "bool", "no",
+        "Offer AUTH only after STARTTLS, so passwords never cross the network in clear.")] = None
+
+
+class Settings(StrictModel):
+    limits: Limits = Limits()
+    sasl: Sasl = Sasl()
+
+    @field_validator("*")
+    @classmethod
+    def _check_param(cls, value: Any, info: Any) -> Any:
+        return value
+
+
+LIMIT_PARAMS: dict[str, Param] = {f: param_of(Limits, f) for f in Limits.model_fields}
+SASL_PARAMS: dict[str, Param] = {f: param_of(Sasl, f) for f in Sasl.model_fields}
+# The hardening guide's values, used for any SASL field a change to Dovecot SASL leaves open.
+GUIDE_SASL = {"socket": "unix", "path": "private/auth", "mode": "0660", "user": "postfix",
+              "group": "postfix", "address": "127.0.0.1", "port": 12345}

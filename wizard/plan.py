@@ -1,0 +1,124 @@
+"""The change plan: from the files on disk and the desired settings, each file's new text and diff."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import rules
+from .dovecot import InetListener, UnixListener
+from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
+from .rules import Finding
+from .server import Server
+
+SASL_LISTENER_NAME = "postfix-sasl"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: Path
+    old: str
+    new: str
+
+    @property
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(
+            self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
+            fromfile=f"{self.path} (now)", tofile=f"{self.path} (after)"))
+
+
+@dataclass
+class Plan:
+    changes: list[FileChange]
+    findings: list[Finding] = field(default_factory=list)
+    main_cf: dict[str, str] = field(default_factory=dict)   # parameter -> new text
+
+    @property
+    def blocked(self) -> bool:
+        return bool(rules.errors(self.findings))
+
+
+def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
+    """Each main.cf parameter whose value the change alters, with its new text."""
+    wanted: dict[str, str] = {}
+    for field, value in desired.limits.model_dump(exclude_none=True).items():
+        param = LIMIT_PARAMS[field]
+        wanted[param.name] = param.to_text(value)
+    wanted.update(_sasl_main_cf(server, desired.sasl))
+    return {name: text for name, text in wanted.items() if not _same(server, name, text)}
+
+
+def _same(server: Server, name: str, text: str) -> bool:
+    now = server.raw(name)
+    return now == text or " ".join(now.replace(",", " ").split()) == " ".join(
+        text.replace(",", " ").split())
+
+
+def _sasl_main_cf(server: Server, desired: Sasl) -> dict[str, str]:
+    after = server.after(Settings(sasl=desired)).sasl
+    found = {}
+    for field in ("enabled", "security_options", "tls_security_options", "tls_auth_only"):
+        value = getattr(desired, field)
+        if value is not None:
+            found[SASL_PARAMS[field].name] = SASL_PARAMS[field].to_text(value)
+    if _touches_socket(desired) and after.type == "dovecot":
+        found["smtpd_sasl_type"] = "dovecot"
+        found["smtpd_sasl_path"] = _postfix_sasl_path(after)
+    return found
+
+
+def _touches_socket(desired: Sasl) -> bool:
+    return desired.enabled is True or any(
+        getattr(desired, f) is not None for f in ("type", "socket", "path", "address", "port"))
+
+
+def _postfix_sasl_path(sasl: Sasl) -> str:
+    if sasl.socket == "tcp":
+        host = f"[{sasl.address}]" if ":" in sasl.address else sasl.address
+        return f"inet:{host}:{sasl.port}"
+    return sasl.path
+
+
+def dovecot_changes(server: Server, desired: Settings) -> dict[Path, str]:
+    """New texts of the Dovecot files the change touches (listener and auth_mechanisms)."""
+    sasl = desired.sasl
+    touches_listener = _touches_socket(sasl) or any(
+        getattr(sasl, f) is not None for f in ("mode", "user", "group"))
+    if server.dovecot is None or not (touches_listener or sasl.mechanisms is not None):
+        return {}
+    after = server.after(desired).sasl
+    edit: dict = {"mechanisms": sasl.mechanisms}
+    if touches_listener and after.type == "dovecot":
+        edit.update(_listener_edit(server, after))
+    return server.dovecot.edit(**edit)
+
+
+def _listener_edit(server: Server, after: Sasl) -> dict:
+    now = server.current().sasl
+    edit: dict = {}
+    if after.socket == "unix":
+        edit["unix"] = UnixListener(server.socket_path(after.path), after.mode, after.user,
+                                    after.group)
+        if now.type == "dovecot" and now.socket == "tcp":
+            edit["remove_inet_port"] = now.port
+    else:
+        current = server.inet_listener(now.port) if now.socket == "tcp" else None
+        name = current.label if current and current.label else SASL_LISTENER_NAME
+        edit["inet"] = InetListener(name, after.address, after.port)
+        if now.type == "dovecot" and now.socket == "unix" and now.path:
+            edit["remove_unix"] = server.socket_path(now.path)
+    return edit
+
+
+def make_plan(server: Server, desired: Settings) -> Plan:
+    findings = rules.check(server, desired)
+    main_changes = main_cf_changes(server, desired)
+    changes = []
+    if main_changes:
+        old = server.main.render()
+        changes.append(FileChange(server.main.path, old, server.main.edited(main_changes)))
+    if not rules.errors([f for f in findings if f.code == "dovecot-unavailable"]):
+        for path, new in dovecot_changes(server, desired).items():
+            changes.append(FileChange(path, server.dovecot.files[path].render(), new))
+    return Plan([c for c in changes if c.old != c.new], findings, main_changes)

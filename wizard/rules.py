@@ -1,0 +1,497 @@
+"""Validation: what a change would do to a real Postfix 3.7 and Dovecot 2.3, said before it happens.
+
+Field rules (type, range, syntax) live with the fields in `model`; this module turns them into
+findings for one typed value, and adds the cross-field rules, which look at the server as it
+would be after the change. An error blocks writing: Postfix or Dovecot would refuse to start, a
+daemon would die at run time, mail would be lost, or credentials exposed. A warning is legal but
+risky. docs/daemon-findings.md records what the real daemons did for each rule.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel
+
+from . import postfix, values
+from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
+                    Settings)
+from .server import Server
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    fields: tuple[str, ...]     # "limits.<field>" or "sasl.<field>"
+    message: str                # what will happen on the real server
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message} Fix: {self.fix}"
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"limits": Limits, "sasl": Sasl}
+PARAMS = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
+
+
+def param_for(key: str) -> Param:
+    section, field = key.split(".")
+    return PARAMS[section][field]
+
+
+# Field rules ---------------------------------------------------------------------------------
+
+def check_field(key: str, text: str) -> tuple[Any, list[Finding]]:
+    """Parse what the user typed into field `key`; return the value or an error finding."""
+    param = param_for(key)
+    try:
+        return param.parse(text), []
+    except ValueError as error:
+        return None, [Finding("error", "syntax", (key,), f"{param.name}: {error}.",
+                              _syntax_fix(param))]
+
+
+def _syntax_fix(param: Param) -> str:
+    if param.default and param.file == "main.cf":
+        return f"Correct the value, or use Postfix's default ({param.default})."
+    return "Correct the value."
+
+
+# Cross-field rules -------------------------------------------------------------------------
+
+@dataclass
+class Context:
+    server: Server
+    after: Settings
+    desired: Settings
+
+    @property
+    def limits(self) -> Limits:
+        return self.after.limits
+
+    @property
+    def sasl(self) -> Sasl:
+        return self.after.sasl
+
+    def number(self, name: str) -> int | None:
+        """A main.cf number the wizard does not manage, as Postfix reads it (None if unreadable)."""
+        text = self.server.value(name)
+        return int(text) if text.isdigit() else None
+
+    @property
+    def sasl_on(self) -> bool:
+        return bool(self.sasl.enabled) and self.sasl.type == "dovecot"
+
+
+Rule = Callable[[Context], list[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(function: Rule) -> Rule:
+    RULES.append(function)
+    return function
+
+
+def check(server: Server, desired: Settings) -> list[Finding]:
+    """Every finding for the server as it would be after `desired` is applied."""
+    context = Context(server, server.after(desired), desired)
+    findings = []
+    for each in RULES:
+        findings.extend(each(context))
+    return sorted(findings, key=lambda f: f.severity != "error")
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
+
+
+@rule
+def unreadable_current_values(c: Context) -> list[Finding]:
+    """A managed parameter main.cf already holds in a form Postfix cannot read."""
+    found = []
+    for section, params in PARAMS.items():
+        for field, param in params.items():
+            if param.file != "main.cf" or getattr(getattr(c.desired, section), field) is not None:
+                continue
+            raw = c.server.main.get(param.name)
+            if raw is None or "$" in raw or field in ("path", "socket", "type"):
+                continue
+            try:
+                param.from_text(c.server.value(param.name))
+            except ValueError as error:
+                found.append(Finding(
+                    "error", "unreadable-current", (f"{section}.{field}",),
+                    f"main.cf already sets {param.name} = {raw}, which Postfix cannot use "
+                    f"({error}); the daemon that reads it stops with a fatal error.",
+                    f"Set {param.name} in the wizard to a valid value."))
+    return found
+
+
+@rule
+def queue_minfree_below_message_size(c: Context) -> list[Finding]:
+    minfree, size = c.limits.queue_minfree, c.limits.message_size_limit
+    if not minfree or not size or minfree * 2 >= size * 3:
+        return []
+    return [Finding(
+        "warning", "queue-minfree-small", ("limits.queue_minfree", "limits.message_size_limit"),
+        f"queue_minfree ({minfree} bytes) is below 1.5 x message_size_limit "
+        f"({size * 3 // 2} bytes). smtpd already requires that much free space, so this "
+        "setting has no effect, and smtpd logs a warning about it.",
+        f"Set queue_minfree to at least {size * 3 // 2}, or to 0.")]
+
+
+@rule
+def queue_space_exhausted(c: Context) -> list[Finding]:
+    free = c.server.queue_free_bytes()
+    size = c.limits.message_size_limit or 0
+    needed = max(c.limits.queue_minfree or 0, size * 3 // 2)
+    if free is None or needed <= free:
+        return []
+    return [Finding(
+        "error", "queue-space", ("limits.queue_minfree", "limits.message_size_limit"),
+        f"The queue file system ({c.server.queue_directory}) has {values.format_size(free)} "
+        f"free, but smtpd will want {values.format_size(needed)} free before it accepts a "
+        "message: it would refuse all mail with 452 4.3.1 Insufficient system storage.",
+        "Lower queue_minfree (and message_size_limit, of which smtpd wants 1.5x free), "
+        "or free space on the queue file system.")]
+
+
+@rule
+def mailbox_smaller_than_message(c: Context) -> list[Finding]:
+    found = []
+    size = c.limits.message_size_limit
+    for limit, command in (("mailbox_size_limit", "local"), ("virtual_mailbox_limit", "virtual")):
+        mailbox = c.number(limit)
+        if not mailbox or not size or mailbox >= size:
+            continue
+        if not any(s.command == command for s in c.server.services):
+            continue
+        found.append(Finding(
+            "error", f"{limit}-too-small", ("limits.message_size_limit",),
+            f"message_size_limit ({size}) is larger than {limit} ({mailbox}). Postfix's "
+            f"{command}(8) delivery agent refuses to run with that and stops with a fatal "
+            "error, so local deliveries are deferred.",
+            f"Keep message_size_limit at or below {mailbox}, or raise {limit} in main.cf."))
+    return found
+
+
+_RATE_FIELDS = ("smtpd_client_connection_rate_limit", "smtpd_client_message_rate_limit",
+                "smtpd_client_recipient_rate_limit", "smtpd_client_new_tls_session_rate_limit",
+                "smtpd_client_auth_rate_limit")
+
+
+@rule
+def own_networks_limited(c: Context) -> list[Finding]:
+    active = [f for f in _RATE_FIELDS if getattr(c.limits, f)]
+    exceptions = c.limits.smtpd_client_event_limit_exceptions
+    if not active or exceptions is None:
+        return []
+    excepted = set(values.split_list(postfix.expand(exceptions, c.server.raw)))
+    own = [n for n in values.split_list(c.server.value("mynetworks")) if n not in excepted]
+    if not own:
+        return []
+    return [Finding(
+        "warning", "own-networks-limited",
+        ("limits.smtpd_client_event_limit_exceptions",) + tuple(f"limits.{f}" for f in active),
+        f"Your own networks ({', '.join(own)}) are not in smtpd_client_event_limit_exceptions, "
+        f"so {', '.join(active)} will throttle them too: your own servers, scripts and webmail "
+        "will get 421/450 replies under load.",
+        "Add $mynetworks to smtpd_client_event_limit_exceptions.")]
+
+
+@rule
+def count_limit_fills_smtpd(c: Context) -> list[Finding]:
+    count = c.limits.smtpd_client_connection_count_limit
+    smtp = next((s for s in c.server.services if s.command == "smtpd" and s.type == "inet"), None)
+    if count is None or smtp is None:
+        return []
+    maxproc = int(smtp.maxproc) if smtp.maxproc.isdigit() else c.limits.default_process_limit
+    if not maxproc or (count and count < maxproc):
+        return []
+    return [Finding(
+        "warning", "count-limit-fills-smtpd",
+        ("limits.smtpd_client_connection_count_limit", "limits.default_process_limit"),
+        f"One client may hold {count or 'unlimited'} connections, but service {smtp.name} has "
+        f"only {maxproc} smtpd processes: a single client can take them all and lock out "
+        "everyone else.",
+        f"Set smtpd_client_connection_count_limit below {maxproc}, e.g. {max(1, maxproc // 2)}.")]
+
+
+@rule
+def soft_errors_above_hard(c: Context) -> list[Finding]:
+    soft, hard = c.limits.smtpd_soft_error_limit, c.limits.smtpd_hard_error_limit
+    if soft is None or hard is None or soft <= hard:
+        return []
+    return [Finding(
+        "warning", "soft-above-hard",
+        ("limits.smtpd_soft_error_limit", "limits.smtpd_hard_error_limit"),
+        f"smtpd_soft_error_limit ({soft}) is above smtpd_hard_error_limit ({hard}): clients are "
+        "disconnected before smtpd ever slows them down.",
+        "Keep the soft limit below the hard limit (Postfix defaults: 10 and 20).")]
+
+
+@rule
+def master_overrides(c: Context) -> list[Finding]:
+    found = []
+    for section, params in PARAMS.items():
+        for field, param in params.items():
+            wanted = getattr(getattr(c.desired, section), field)
+            if wanted is None or param.file != "main.cf" or field in ("socket", "path"):
+                continue
+            for service, value in c.server.overrides(param.name):
+                if value != param.to_text(wanted):
+                    found.append(Finding(
+                        "warning", "master-override", (f"{section}.{field}",),
+                        f"master.cf service {service.name} (line {service.line}) sets "
+                        f"-o {param.name}={value}, so the new main.cf value does not apply there.",
+                        f"Edit or remove that -o line in master.cf if {service.name} should use "
+                        "the new value."))
+    return found
+
+
+@rule
+def dovecot_unavailable(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.server.dovecot is not None and c.server.dovecot.version == "2.3":
+        return []
+    problem = c.server.dovecot_problem
+    reason = problem.message if problem else (
+        f"its files use Dovecot {c.server.dovecot.version} syntax, which the wizard does not edit")
+    return [Finding(
+        "error", "dovecot-unavailable", ("sasl.enabled",),
+        f"SMTP AUTH through Dovecot needs Dovecot's auth listener, but {reason}. Without the "
+        "socket, smtpd dies with 'no SASL authentication mechanisms' and stops taking mail.",
+        "Fix the Dovecot configuration (or give --dovecot-dir), or leave SASL off.")]
+
+
+@rule
+def absolute_path_in_chroot(c: Context) -> list[Finding]:
+    chrooted = c.server.smtpd_chrooted
+    if not c.sasl_on or c.sasl.socket != "unix" or not (c.sasl.path or "").startswith("/"):
+        return []
+    if not chrooted:
+        return []
+    return [Finding(
+        "error", "absolute-path-chroot", ("sasl.path",),
+        f"smtpd runs chrooted in {c.server.queue_directory} (master.cf: {', '.join(chrooted)}), "
+        f"so it cannot see {c.sasl.path}: it dies with 'no SASL authentication mechanisms' and "
+        "stops taking mail.",
+        "Use a path relative to queue_directory, such as private/auth.")]
+
+
+@rule
+def tcp_listener_exposed(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.socket != "tcp" or c.sasl.address is None:
+        return []
+    address = values.ipaddress.ip_address(c.sasl.address)
+    if address.is_unspecified:
+        return [Finding(
+            "error", "tcp-wildcard", ("sasl.address",),
+            f"Dovecot's auth listener on {address} would accept connections from any network, "
+            "letting anyone who reaches the port guess passwords, and credentials cross the "
+            "network in clear text.",
+            "Listen on 127.0.0.1, or on the one address Postfix connects from.")]
+    if address.is_loopback:
+        return []
+    return [Finding(
+        "warning", "tcp-not-loopback", ("sasl.address",),
+        f"Postfix will send your users' passwords to Dovecot at {address} in clear text. That is "
+        "safe only on a network you trust end to end.",
+        "Use 127.0.0.1 when Dovecot runs on this host; otherwise a private link (VPN, VLAN), "
+        "and firewall the port to the Postfix host.")]
+
+
+def _service_ports(c: Context) -> dict[int, str]:
+    ports = {}
+    for service in c.server.services:
+        if service.type != "inet":
+            continue
+        name = service.name.rpartition(":")[2]
+        try:
+            port = int(name) if name.isdigit() else socket.getservbyname(name, "tcp")
+        except OSError:
+            continue
+        ports[port] = service.name
+    return ports
+
+
+@rule
+def tcp_port_taken(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.socket != "tcp" or c.sasl.port is None:
+        return []
+    taken = _service_ports(c).get(c.sasl.port)
+    if taken is None:
+        return []
+    return [Finding(
+        "error", "tcp-port-taken", ("sasl.port",),
+        f"Port {c.sasl.port} is already used by master.cf service {taken}: Dovecot would fail "
+        "to bind its auth listener and not start.",
+        "Choose a free port, such as 12345.")]
+
+
+def _account_exists(kind: str, name: str) -> bool:
+    try:
+        (pwd.getpwnam if kind == "user" else grp.getgrnam)(name)
+        return True
+    except KeyError:
+        return False
+
+
+@rule
+def listener_owner_missing(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.socket != "unix":
+        return []
+    found = []
+    mail_server_here = _account_exists("user", "postfix")
+    for kind in ("user", "group"):
+        name = getattr(c.sasl, kind)
+        if not name or _account_exists(kind, name):
+            continue
+        severity: Severity = "error" if mail_server_here else "warning"
+        found.append(Finding(
+            severity, f"listener-{kind}-missing", (f"sasl.{kind}",),
+            f"The {kind} '{name}' does not exist on this machine; Dovecot refuses to start when "
+            f"a unix_listener names an unknown {kind}.",
+            f"Use an existing {kind}, usually postfix."))
+    return found
+
+
+@rule
+def listener_permissions(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.socket != "unix" or c.sasl.mode is None:
+        return []
+    mode = int(c.sasl.mode, 8)
+    owner = c.server.value("mail_owner") or "postfix"
+    if c.sasl.user == owner:
+        bits = mode >> 6
+    elif c.sasl.group == owner:
+        bits = mode >> 3
+    else:
+        bits = mode
+    if bits & 0o6 != 0o6:
+        return [Finding(
+            "error", "listener-unreachable", ("sasl.mode", "sasl.user", "sasl.group"),
+            f"With mode {c.sasl.mode}, user '{c.sasl.user}' and group '{c.sasl.group}', "
+            f"Postfix (running as {owner}) cannot open Dovecot's socket: smtpd dies with "
+            "'no SASL authentication mechanisms' and stops taking mail.",
+            f"Use mode 0660 with user {owner} and group {owner}.")]
+    if mode & 0o006:
+        return [Finding(
+            "warning", "listener-world", ("sasl.mode",),
+            f"Mode {c.sasl.mode} lets every local user talk to Dovecot's auth socket and try "
+            "passwords.",
+            "Use 0660 with user and group postfix.")]
+    return []
+
+
+def _tls_offered(c: Context) -> bool:
+    level = c.server.value("smtpd_tls_security_level") or (
+        "may" if c.server.value("smtpd_use_tls") == "yes" else "")
+    has_key = c.server.value("smtpd_tls_cert_file") or c.server.value("smtpd_tls_chain_files")
+    return level in ("may", "encrypt") and bool(has_key)
+
+
+def _offered(mechanisms: list[str], options: list[str]) -> list[str]:
+    offered = list(mechanisms)
+    if "noplaintext" in options:
+        offered = [m for m in offered if m not in PLAINTEXT_MECHANISMS]
+    if "noanonymous" in options:
+        offered = [m for m in offered if m != "anonymous"]
+    return offered
+
+
+def _tls_options(c: Context) -> list[str]:
+    options = c.sasl.tls_security_options
+    if options is None or options == ["$smtpd_sasl_security_options"]:
+        return c.sasl.security_options or []
+    return options
+
+
+@rule
+def mechanisms_present(c: Context) -> list[Finding]:
+    if c.sasl.mechanisms is None or c.sasl.mechanisms:
+        return []
+    return [Finding(
+        "error", "no-mechanisms", ("sasl.mechanisms",),
+        "auth_mechanisms is empty: Dovecot offers no way to log in.",
+        "Use plain login.")]
+
+
+@rule
+def anonymous_relay(c: Context) -> list[Finding]:
+    if not c.sasl_on or "anonymous" not in (c.sasl.mechanisms or []):
+        return []
+    phases = [name for name, options in (("before STARTTLS", c.sasl.security_options or []),
+                                         ("after STARTTLS", _tls_options(c)))
+              if "noanonymous" not in options]
+    if not phases:
+        return []
+    return [Finding(
+        "error", "anonymous-relay", ("sasl.mechanisms", "sasl.security_options"),
+        f"Dovecot offers the anonymous mechanism and Postfix allows it {' and '.join(phases)}: "
+        "anyone could authenticate without a password and, through permit_sasl_authenticated, "
+        "relay mail through this server (an open relay).",
+        "Remove anonymous from auth_mechanisms and keep noanonymous in both option lists.")]
+
+
+@rule
+def plaintext_passwords_exposed(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.tls_auth_only or c.server.value("smtpd_tls_wrappermode") == "yes":
+        return []
+    if c.server.value("smtpd_tls_security_level") == "encrypt":
+        return []
+    exposed = [m for m in _offered(c.sasl.mechanisms or [], c.sasl.security_options or [])
+               if m in PLAINTEXT_MECHANISMS]
+    if not exposed:
+        return []
+    return [Finding(
+        "error", "plaintext-exposed",
+        ("sasl.tls_auth_only", "sasl.security_options", "sasl.mechanisms"),
+        f"AUTH {' and '.join(m.upper() for m in exposed)} would be offered before STARTTLS, so "
+        "users' passwords could cross the network unencrypted.",
+        "Set smtpd_tls_auth_only = yes, or add noplaintext to smtpd_sasl_security_options.")]
+
+
+@rule
+def auth_never_offered(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.sasl.mechanisms is None:
+        return []
+    after_tls = _offered(c.sasl.mechanisms, _tls_options(c))
+    if not after_tls:
+        return [Finding(
+            "error", "no-mechanism-after-tls", ("sasl.tls_security_options", "sasl.mechanisms"),
+            "smtpd_sasl_tls_security_options filters out every mechanism Dovecot offers, so "
+            "nobody can authenticate, even over TLS.",
+            "Use noanonymous alone in smtpd_sasl_tls_security_options.")]
+    before_tls = [] if c.sasl.tls_auth_only else _offered(c.sasl.mechanisms,
+                                                          c.sasl.security_options or [])
+    if before_tls or _tls_offered(c):
+        return []
+    return [Finding(
+        "warning", "auth-needs-tls", ("sasl.tls_auth_only", "sasl.security_options"),
+        "AUTH is offered only after STARTTLS, but main.cf has no TLS certificate and "
+        "smtpd_tls_security_level: users will never be offered AUTH.",
+        "Configure smtpd_tls_chain_files (or smtpd_tls_cert_file/key_file) and "
+        "smtpd_tls_security_level = may.")]
+
+
+@rule
+def relay_without_sasl(c: Context) -> list[Finding]:
+    if not c.sasl_on or c.desired.sasl.enabled is not True:
+        return []
+    # raw text: the 3.7 default is a compatibility_level expression that still names it
+    restrictions = c.server.raw("smtpd_relay_restrictions") or c.server.raw(
+        "smtpd_recipient_restrictions")
+    if "permit_sasl_authenticated" in restrictions:
+        return []
+    return [Finding(
+        "warning", "sasl-cannot-relay", ("sasl.enabled",),
+        "Users will be able to log in, but smtpd_relay_restrictions has no "
+        "permit_sasl_authenticated, so they still cannot send mail to other domains.",
+        "Add permit_sasl_authenticated before the reject/defer rule in smtpd_relay_restrictions.")]
