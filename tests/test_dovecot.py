@@ -127,7 +127,7 @@ def test_stray_closing_brace_is_a_problem():
 ])
 def test_forms_doveconf_rejects_are_problems(text, reason):
     problems = parse(text, "x.conf").problems
-    assert problems and reason in problems[0][1]
+    assert any(reason in message for _, message in problems)
 
 
 @pytest.mark.parametrize("text", [
@@ -212,7 +212,7 @@ def test_existing_listener_changes_only_its_values():
             "\t\tmode=0666 # open\n\t\tuser = \"postfix\"\n\t}\n\tuser = root\n}\n")
     assert edited(text, unix=SASL) == (
         "service auth {\n\tunix_listener /var/spool/postfix/private/auth {\n"
-        "\t\tmode=0660 # open\n\t\tuser = postfix\n\t\tgroup = postfix\n\t}\n\tuser = root\n}\n")
+        "\t\tmode=0660 # open\n\t\tuser = \"postfix\"\n\t\tgroup = postfix\n\t}\n\tuser = root\n}\n")
 
 
 def test_new_listener_goes_before_the_last_service_auth_brace_with_its_indentation():
@@ -267,7 +267,8 @@ def test_service_auth_is_added_to_10_master_conf_when_missing(tmp_path):
 
 
 HOSTILE = ["a\nb", "}", "x}", "{", "#x", '"x"', "'x'", "!include /etc/shadow", " lead",
-           "trail ", "a b", "$x", "%u", "</etc/passwd", "x\\", "\t", "", "x\x00", "x\r"]
+           "trail ", "a b", "$x", "%u", "</etc/passwd", "x\\", "\t", "", "x\x00", "x\r",
+           "=x", "a\u2028b"]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -314,12 +315,7 @@ def run_doveconf(root: Path) -> subprocess.CompletedProcess:
 
 
 def doveconf_n(root: Path) -> str:
-    """doveconf -n's output without its header comments; doveconf must be content."""
-    run = run_doveconf(root)
-    assert run.returncode == 0, run.stderr
-    assert "Error" not in run.stderr and "Fatal" not in run.stderr, run.stderr
-    return "".join(line for line in run.stdout.splitlines(keepends=True)
-                   if not line.startswith("# "))
+    return checked_output(run_doveconf(root))
 
 
 def without_auth_parts(output: str) -> str:
@@ -368,50 +364,69 @@ def stub_includes(doc) -> None:
 
 
 SOUND = corpus_params(lambda name: name not in REFUSED)
+WANTED_UNIX = {"mode": "0660", "user": "postfix", "group": "postfix"}
+
+
+def has_settings(settings: dict[str, str], wanted: dict[str, str]) -> bool:
+    return wanted.items() <= settings.items()
+
+
+def without_line_numbers(stderr: str) -> str:
+    return re.sub(r"line \d+", "line N", stderr)
 
 
 @needs_doveconf
 @pytest.mark.parametrize("name", SOUND)
 def test_sound_corpus_file_takes_the_edits_and_doveconf_agrees(tmp_path, name):
     root = stage(tmp_path, name)
-    config = DovecotConfig.load(root)
+    config = load_what_stands(root)
     originals = {path: read(path) for path in config.files}
-    alone = run_doveconf(root)
+    before = run_doveconf(root)
 
     apply(config.edit(unix=SASL, mechanisms=["plain", "login"]))
-    with_unix = DovecotConfig.load(root)
-    assert ("unix", SASL.path) in listeners_of(with_unix)
+    middle = run_doveconf(root)
+    with_unix = load_what_stands(root)
+    assert has_settings(listeners_of(with_unix)[("unix", SASL.path)], WANTED_UNIX)
     assert with_unix.auth_mechanisms() == ["plain", "login"]
 
     apply(with_unix.edit(inet=SASL_INET, remove_unix=SASL.path))
-    with_inet = DovecotConfig.load(root)
+    after = run_doveconf(root)
+    with_inet = load_what_stands(root)
     assert ("unix", SASL.path) not in listeners_of(with_inet)
-    assert listeners_of(with_inet)[("inet", "auth-inet")]["port"] == "10001"
+    assert has_settings(listeners_of(with_inet)[("inet", "auth-inet")],
+                        {"address": "127.0.0.1", "port": "10001"})
     assert_only_auth_lines_changed(originals, with_inet)
 
-    if alone.returncode != 0:
-        # the file needs more than this machine has (e.g. protocol sieve): the edits must not
-        # add errors of their own
-        after = run_doveconf(root)
-        assert after.returncode == alone.returncode and after.stderr == alone.stderr
+    if before.returncode != 0:
+        # the file needs more than this machine offers (e.g. protocol sieve without
+        # managesieved): the edits must not add errors of their own
+        for run in (middle, after):
+            assert run.returncode == before.returncode
+            assert without_line_numbers(run.stderr) == without_line_numbers(before.stderr)
         return
-    assert_doveconf_sees_the_edits(tmp_path, name, originals)
+    assert_doveconf_agrees(*(checked_output(run) for run in (before, middle, after)))
 
 
-def assert_doveconf_sees_the_edits(tmp_path, name, originals):
-    root = tmp_path / "dovecot.conf"
-    final = {path: read(path) for path in originals}
-    apply(originals)
-    before = doveconf_n(root)
-    config = DovecotConfig.load(root)
-    apply(config.edit(unix=SASL, mechanisms=["plain", "login"]))
-    middle = doveconf_n(root)
-    apply(final)
-    after = doveconf_n(root)
+def load_what_stands(root: Path) -> DovecotConfig:
+    """The staged tree, or the root alone when it includes an absolute path we cannot stage."""
+    try:
+        return DovecotConfig.load(root)
+    except ConfigError as refused:
+        assert re.search(r"!include /\S+: no file matches", refused.problem), refused
+        return DovecotConfig.from_text(read(root), root)
 
+
+def checked_output(run: subprocess.CompletedProcess) -> str:
+    """doveconf -n's output without its header comments; doveconf must be content."""
+    assert run.returncode == 0, run.stderr
+    assert "Error" not in run.stderr and "Fatal" not in run.stderr, run.stderr
+    return "".join(line for line in run.stdout.splitlines(keepends=True)
+                   if not line.startswith("# "))
+
+
+def assert_doveconf_agrees(before: str, middle: str, after: str) -> None:
     old, mid, new = effective(before), effective(middle), effective(after)
-    assert listeners_of(mid)[("unix", SASL.path)] | {"mode": "0660"} == {
-        "mode": "0660", "user": "postfix", "group": "postfix"}
+    assert listeners_of(mid)[("unix", SASL.path)] == WANTED_UNIX
     assert mid.auth_mechanisms() == new.auth_mechanisms() == ["plain", "login"]
     assert ("unix", SASL.path) not in listeners_of(new)
     assert listeners_of(new)[("inet", "auth-inet")] == {"address": "127.0.0.1", "port": "10001"}
@@ -448,7 +463,6 @@ def assert_changes_inside_auth_regions(old_doc, new_doc) -> None:
             continue
         assert set(range(i1, i2)) <= old_allowed, (old[i1:i2], new[j1:j2])
         assert set(range(j1, j2)) <= new_allowed, (old[i1:i2], new[j1:j2])
-    assert new_doc.render().startswith(old_doc.render()[:0])
     eols = {line[len(line.rstrip("\r\n")):] for line in old_doc.lines} - {""}
     added = {line[len(line.rstrip("\r\n")):] for line in new_doc.lines} - {""}
     assert added <= (eols or {"\n"})
@@ -586,8 +600,7 @@ def test_edits_of_generated_files_stay_in_the_auth_regions(text, request):
     if "mechanisms" in request:
         assert again.auth_mechanisms() == request["mechanisms"]
     if "unix" in request:
-        assert listeners_of(again)[("unix", SASL.path)] | {"mode": "0660"} == {
-            "mode": "0660", "user": "postfix", "group": "postfix"}
+        assert has_settings(listeners_of(again)[("unix", SASL.path)], WANTED_UNIX)
     if "remove_unix" in request:
         assert ("unix", request["remove_unix"]) not in listeners_of(again)
-    assert again.edit(**request) == {} or "remove_unix" in request or "inet" in request
+    assert again.edit(**request) == {}

@@ -314,7 +314,7 @@ class Listener:
 _FORBIDDEN = set("#{}\"'$%<\\")
 
 
-def check_value(what: str, value: object, *, spaces_ok: bool = False, empty_ok: bool = False):
+def check_value(what: str, value: object, *, empty_ok: bool = False) -> None:
     """Refuse a value that could change the meaning of the file around it."""
     def refuse(why: str):
         raise ConfigError(None, None, f"refusing to write {what} {value!r}: {why}",
@@ -326,7 +326,7 @@ def check_value(what: str, value: object, *, spaces_ok: bool = False, empty_ok: 
         refuse("it is empty")
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
         refuse("it contains a control character")
-    if value != value.strip() or (not spaces_ok and any(char.isspace() for char in value)):
+    if any(char.isspace() for char in value):
         refuse("it contains whitespace")
     if _FORBIDDEN & set(value):
         refuse(f"it contains {''.join(sorted(_FORBIDDEN & set(value)))!r}")
@@ -340,7 +340,8 @@ def _check_request(unix, inet, remove_unix, remove_inet_port, mechanisms) -> Non
             check_value(f"unix_listener {name}", getattr(unix, name))
     if inet is not None:
         check_value("inet_listener name", inet.name, empty_ok=True)
-        check_value("inet_listener address", inet.address, spaces_ok=True)
+        # several addresses go comma-separated ("*,::"), so no value here needs a space
+        check_value("inet_listener address", inet.address)
         _check_port(inet.port)
     if remove_unix is not None:
         check_value("unix_listener path", remove_unix)

@@ -33,7 +33,6 @@ class Param:
 
     def parse(self, text: str) -> Any:
         """Turn what a user typed into the field's value, or raise ValueError."""
-        text = text.strip()
         if self.kind in ("count", "port"):
             return values.parse_count(text, minimum=self.minimum, maximum=self.maximum)
         if self.kind == "size":

@@ -44,7 +44,7 @@ def check_text(value: str, *, allow_spaces: bool = True, allow_hash: bool = Fals
 
 
 def parse_count(text: str, *, minimum: int = 0, maximum: int = INT_MAX) -> int:
-    text = check_text(text.strip())
+    text = check_text(text)
     if not text.isdigit() or not text.isascii():
         raise ValueError(f"'{text}' is not a whole number; write digits only, like 100")
     value = int(text)
@@ -62,7 +62,7 @@ def check_range(value: int, minimum: int, maximum: int, unit: str = "") -> int:
 
 def parse_time(text: str) -> int:
     """Postfix time syntax: digits and an optional unit letter (s m h d w). Returns seconds."""
-    text = check_text(text.strip())
+    text = check_text(text)
     match = _TIME.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a Postfix time; write a whole number with an optional "
@@ -81,7 +81,7 @@ def format_time(seconds: int) -> str:
 
 def parse_size(text: str) -> int:
     """Bytes. Accepts 10240000, 10M / 10MiB (binary) and 10MB (decimal); files get plain bytes."""
-    text = check_text(text.strip())
+    text = check_text(text)
     match = _SIZE.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a size; write bytes (10240000) or a number with "
@@ -158,26 +158,28 @@ def _looks_like_ipv6(text: str) -> bool:
         return False
 
 
-def _check_ip_network(text: str) -> None:
+def _check_ip_network(text: str, shown: str | None = None) -> None:
     try:
         if "/" in text:
             network = ipaddress.ip_network(text, strict=False)
             if network.network_address != ipaddress.ip_address(text.split("/")[0]):
-                raise ValueError(f"'{text}' has host bits set; Postfix refuses it. "
-                                 f"Write {network} instead")
+                better = (f"[{network.network_address}]/{network.prefixlen}" if shown
+                          else str(network))
+                raise ValueError(f"'{shown or text}' has host bits set; Postfix refuses it. "
+                                 f"Write {better} instead")
         else:
             ipaddress.ip_address(text)
     except ValueError as error:
         if "host bits" in str(error):
             raise
-        raise ValueError(f"'{text}' is not a valid IPv4 address or network") from None
+        raise ValueError(f"'{shown or text}' is not a valid IP address or network") from None
 
 
 def _check_bracketed(text: str) -> None:
     match = re.fullmatch(r"\[([^\]]+)\](/\d+)?", text)
     if not match:
         raise ValueError(f"'{text}' is not a valid bracketed address like [2001:db8::]/32")
-    _check_ip_network(match.group(1) + (match.group(2) or ""))
+    _check_ip_network(match.group(1) + (match.group(2) or ""), shown=text)
 
 
 def check_address_list(value: str) -> list[str]:

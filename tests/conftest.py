@@ -1,0 +1,16 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "debian12"
+
+
+@pytest.fixture
+def sample_dirs(tmp_path):
+    """A private copy of the bundled Debian 12 Postfix and Dovecot configuration."""
+    postfix_dir, dovecot_dir = tmp_path / "postfix", tmp_path / "dovecot"
+    shutil.copytree(SAMPLE / "postfix", postfix_dir)
+    shutil.copytree(SAMPLE / "dovecot", dovecot_dir)
+    return postfix_dir, dovecot_dir
