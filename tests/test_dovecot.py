@@ -185,6 +185,15 @@ def test_missing_include_is_refused(tmp_path):
         DovecotConfig.load(tmp_path / "dovecot.conf")
 
 
+def test_include_glob_matching_nothing_fails_like_doveconf(tmp_path):
+    (tmp_path / "conf.d").mkdir()
+    write(tmp_path / "dovecot.conf", "!include_try conf.d/*.conf\n")
+    assert list(DovecotConfig.load(tmp_path / "dovecot.conf").files) == [tmp_path / "dovecot.conf"]
+    write(tmp_path / "dovecot.conf", "!include conf.d/*.conf\n")
+    with pytest.raises(ConfigError, match="line 1: !include conf.d/\\*.conf: no file matches"):
+        DovecotConfig.load(tmp_path / "dovecot.conf")
+
+
 def test_include_loop_is_refused(tmp_path):
     write(tmp_path / "dovecot.conf", "!include a.conf\n")
     write(tmp_path / "a.conf", "\n!include dovecot.conf\n")

@@ -226,7 +226,7 @@ def _title(section: Section) -> str:
 
 
 def _read_line(doc: DovecotFile, stack: list[Section], line: int, last: int, content: str):
-    _check_dialect_text(doc, line, content)
+    _check_placeholders(doc, line, content)
     key, rest = _KEY.fullmatch(content).groups()
     if rest.startswith("="):
         _add_setting(doc, stack[-1], key, rest, line, last)
@@ -273,7 +273,7 @@ def _open_section(doc, stack: list[Section], key: str, rest: str, line: int, con
                         "it obsolete)", FIX_OLD)
 
 
-def _check_dialect_text(doc: DovecotFile, line: int, content: str) -> None:
+def _check_placeholders(doc: DovecotFile, line: int, content: str) -> None:
     found = _PLACEHOLDER.search(content)
     if found:
         doc.add_problem(line, f"installer template placeholder {found.group()} instead of a "
@@ -306,7 +306,7 @@ class InetListener:
 class Listener:
     kind: str                   # "unix" or "inet"
     label: str                  # unix path, or inet name ("" when unnamed)
-    settings: dict[str, str]
+    settings: dict[str, str] = field(hash=False)   # a dict cannot be hashed
     path: Path
     line: int
 

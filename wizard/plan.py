@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rules
+from . import postfix, rules, values
 from .dovecot import InetListener, UnixListener
 from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
 from .rules import Finding
@@ -46,13 +46,18 @@ def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
         param = LIMIT_PARAMS[field]
         wanted[param.name] = param.to_text(value)
     wanted.update(_sasl_main_cf(server, desired.sasl))
-    return {name: text for name, text in wanted.items() if not _same(server, name, text)}
 
+    def after(name: str) -> str:
+        return wanted.get(name, server.raw(name))
 
-def _same(server: Server, name: str, text: str) -> bool:
-    now = server.raw(name)
-    return now == text or " ".join(now.replace(",", " ").split()) == " ".join(
-        text.replace(",", " ").split())
+    def effective(text: str) -> list[str]:
+        return values.split_list(postfix.expand(text, after))
+
+    # Skip what already holds, judged on the values after the change: writing
+    # "smtpd_sasl_tls_security_options = noanonymous" matters when it was
+    # "$smtpd_sasl_security_options" and smtpd_sasl_security_options changes too.
+    return {name: text for name, text in wanted.items()
+            if server.raw(name) != text and effective(server.raw(name)) != effective(text)}
 
 
 def _sasl_main_cf(server: Server, desired: Sasl) -> dict[str, str]:

@@ -1,0 +1,71 @@
+"""The settings model: one declaration per field, strict types, and Postfix's real defaults."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from wizard.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
+
+HARDENING_GUIDE_DIRECTIVES = {
+    "smtpd_client_connection_rate_limit", "anvil_rate_time_unit",
+    "smtpd_client_event_limit_exceptions", "smtpd_client_message_rate_limit",
+    "default_process_limit", "queue_minfree", "header_size_limit", "message_size_limit"}
+
+
+def test_model_covers_the_eight_dos_directives_and_related_limits():
+    names = {p.name for p in LIMIT_PARAMS.values()}
+    assert HARDENING_GUIDE_DIRECTIVES <= names
+    assert len(names) == 16
+
+
+def test_every_field_has_help_and_a_default():
+    for param in [*LIMIT_PARAMS.values(), *SASL_PARAMS.values()]:
+        assert param.help.endswith(".") and len(param.help) < 100, param.name
+        assert param.kind
+
+
+@pytest.mark.skipif(not shutil.which("postconf"), reason="Postfix is not installed")
+def test_built_in_defaults_match_postconf_d():
+    params = [p for p in [*LIMIT_PARAMS.values(), *SASL_PARAMS.values()]
+              if p.file == "main.cf" and p.name != "smtpd_sasl_path"]
+    output = subprocess.run(["postconf", "-d", *[p.name for p in params]], capture_output=True,
+                            text=True, check=True).stdout
+    real = dict(line.split(" = ", 1) for line in output.splitlines())
+    assert {p.name: p.default for p in params} == real
+
+
+@pytest.mark.parametrize("section, data", [
+    (Limits, {"smtpd_client_connection_rate_limt": 30}),
+    (Limits, {"message_size_limit": "10240000"}),
+    (Limits, {"message_size_limit": 10.5}),
+    (Limits, {"smtpd_client_message_rate_limit": True}),
+    (Sasl, {"socket": "udp"}),
+    (Sasl, {"type": "cyrus"}),
+    (Sasl, {"port": "12345"}),
+    (Sasl, {"mechanisms": "plain login"}),
+])
+def test_strict_model_refuses_unknown_keys_and_wrong_types(section, data):
+    with pytest.raises(ValidationError):
+        section(**data)
+
+
+def test_unset_means_keep():
+    assert Settings().model_dump(exclude_none=True) == {"limits": {}, "sasl": {}}
+
+
+def test_sizes_accept_units_but_store_bytes():
+    assert LIMIT_PARAMS["message_size_limit"].parse("10M") == 10485760
+    assert LIMIT_PARAMS["message_size_limit"].to_text(10485760) == "10485760"
+
+
+def test_core_imports_without_textual():
+    code = ("import sys, wizard, wizard.model, wizard.maincf, wizard.mastercf, wizard.dovecot, "
+            "wizard.rules, wizard.plan, wizard.server; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))")
+    result = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True,
+                            text=True, check=True)
+    assert json.loads(result.stdout) == []
