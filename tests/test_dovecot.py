@@ -579,10 +579,26 @@ def dovecot_files(draw):
     return text
 
 
+ANY_TEXT = st.text(st.one_of(st.sampled_from(list(' \t\r\n{}"\'#\\=!')),
+                            st.characters(codec="utf-8")), max_size=300)
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.text(st.characters(codec="utf-8"), max_size=300))
+@given(ANY_TEXT)
 def test_any_text_round_trips(text):
     assert parse(text, "x.conf").render() == text
+
+
+@settings(max_examples=150, deadline=None)
+@given(ANY_TEXT)
+def test_any_text_is_refused_or_edited_into_a_sound_file(text):
+    config = DovecotConfig.from_text(text, "x.conf")
+    try:
+        changes = config.edit(unix=SASL, mechanisms=["plain", "login"])
+    except ConfigError as refused:
+        assert refused.line is not None and config.problems()
+        return
+    assert parse(changes.get(Path("x.conf"), text), "x.conf").problems == []
 
 
 @settings(max_examples=150, deadline=None)
