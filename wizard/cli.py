@@ -91,6 +91,8 @@ def describe(server: Server, out: Output) -> None:
     sasl = current.sasl
     state = "on" if sasl.enabled else "off"
     out.line(f"  SMTP AUTH {state}" + (f" via Dovecot ({sasl.socket})" if sasl.type else ""))
+    for service, name, value in server.managed_overrides():
+        out.line(f"  master.cf line {service.line}: service {service.name} overrides {name}={value}")
     out.line(f"Dovecot {server.dovecot_version or '(not found)'}: {server.dovecot_dir}", "bold")
 
 

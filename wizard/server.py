@@ -69,6 +69,12 @@ class Server:
     def overrides(self, name: str) -> list[tuple[mastercf.Service, str]]:
         return [(s, s.overrides[name]) for s in self.services if name in s.overrides]
 
+    def managed_overrides(self) -> list[tuple[mastercf.Service, str, str]]:
+        """master.cf `-o` overrides of parameters the wizard manages: (service, name, value)."""
+        found = [(service, name, value) for name in postfix.MANAGED_MAIN_PARAMS
+                 for service, value in self.overrides(name)]
+        return sorted(found, key=lambda item: (item[0].line, item[1]))
+
     def socket_path(self, path: str) -> str:
         """Where Dovecot must create a socket that Postfix names `path`."""
         if path.startswith("/"):
