@@ -565,6 +565,10 @@ service auth {{
         _record_proc(self.root / "postfix-master.proc", self._master.pid)
         up = _wait(lambda: self._master.poll() is not None or _port_open(self.smtp_port), timeout)
         ok = up and self._master.poll() is None
+        if not ok and self._master.poll() is not None:
+            # master logs its own start-up fatal only to syslog (postlogd is not
+            # up yet); `master -t` re-reads main.cf and logs it via maillog_file.
+            _sh([master, "-c", str(self.postfix_dir), "-t"], env=env)
         if not ok and check:
             raise DaemonStartError("Postfix master did not start\n" + self.format_logs())
         return ok

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from wizard.dovecot import (DovecotConfig, InetListener, Listener, UnixListener,
+from wizard.dovecot import (DovecotConfig, InetListener, Listener, Setting, UnixListener,
                             installed_dovecot_version, parse)
 from wizard.errors import ConfigError
 
@@ -149,6 +149,12 @@ def test_values_are_read_as_dovecot_reads_them():
         '  # skipped comment\n  login cram-md5\n', "d.conf")
     assert config.auth_mechanisms() == ["plain", "login", "cram-md5"]
     assert DovecotConfig.from_text("x = 1\n", "d.conf").auth_mechanisms() is None
+
+
+def test_continuation_cut_off_by_the_end_of_file_is_a_problem():
+    # doveconf drops it silently; appending after it would glue our text onto it
+    doc = parse("a = 1\nauth_mechanisms = login \\\n# comment\n", "x.conf")
+    assert [line for line, _ in doc.problems] == [2]
 
 
 def test_lines_are_counted_like_dovecot_counts_them():
@@ -337,6 +343,12 @@ def effective(output: str) -> DovecotConfig:
     return DovecotConfig.from_text(output, "doveconf-n.conf")
 
 
+def service_auth_settings(config: DovecotConfig) -> list[tuple[str, str]]:
+    """The settings of service auth itself, outside its listeners."""
+    return [(node.key, node.value) for _, node, stack in config.walk()
+            if isinstance(node, Setting) and stack and stack[-1].is_service_auth()]
+
+
 def listeners_of(config: DovecotConfig) -> dict[tuple[str, str], dict[str, str]]:
     return {(l.kind, l.label): l.settings for l in config.auth_listeners()}
 
@@ -350,24 +362,22 @@ def stage(tmp_path: Path, corpus_name: str) -> Path:
     """Put a corpus file where it can stand on its own; returns the root to load."""
     fragment = fragment_name(corpus_name)
     root = tmp_path / "dovecot.conf"
+    staged = tmp_path / "conf.d" / fragment if fragment else root
+    staged.parent.mkdir(exist_ok=True)
+    shutil.copyfile(DOVECOT_CORPUS / corpus_name, staged)
     if fragment:
-        (tmp_path / "conf.d").mkdir()
-        shutil.copyfile(DOVECOT_CORPUS / corpus_name, tmp_path / "conf.d" / fragment)
         write(root, f"!include conf.d/{fragment}\n")
-    else:
-        shutil.copyfile(DOVECOT_CORPUS / corpus_name, root)
-    stub_includes(parse(read(root), root) if not fragment
-                  else parse(read(tmp_path / "conf.d" / fragment), tmp_path / "conf.d" / fragment))
+    stub_includes(staged)
     return root
 
 
-def stub_includes(doc) -> None:
+def stub_includes(path: Path) -> None:
     """Empty files for the relative includes a lone file names, so doveconf finds them."""
-    for line in doc.lines:
+    for line in read(path).splitlines():
         found = re.match(r"\s*!include(_try)?\s+(\S+)\s*$", line)
         if not found or found.group(2).startswith("/"):
             continue
-        target = doc.path.parent / found.group(2).replace("*", "stub")
+        target = path.parent / found.group(2).replace("*", "stub")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch()
 
@@ -444,6 +454,7 @@ def assert_doveconf_agrees(before: str, middle: str, after: str) -> None:
                  and value.get("port") != "10001"}
     assert untouched.items() <= listeners_of(mid).items()
     assert untouched.items() <= listeners_of(new).items()
+    assert service_auth_settings(old) == service_auth_settings(mid) == service_auth_settings(new)
     assert without_auth_parts(before) == without_auth_parts(middle) == without_auth_parts(after)
 
 

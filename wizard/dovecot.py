@@ -165,7 +165,7 @@ def _logical_lines(lines: list[str]):
         yield first, index, "".join(parts)
         parts, first = [], None
     if first is not None:
-        yield first, len(lines) - 1, "".join(parts).rstrip(WHITE)
+        yield first, len(lines) - 1, None   # the file ends inside a `\` continuation
 
 
 def unescape(text: str) -> str:
@@ -206,7 +206,11 @@ def parse(text: str, path: Path | str) -> DovecotFile:
     doc = DovecotFile(Path(path), split_lines(text), Section("", "", 0))
     stack = [doc.root]
     for first, last, content in _logical_lines(doc.lines):
-        if content:
+        if content is None:
+            # doveconf silently drops it, and text appended after it would be joined to it
+            doc.add_problem(first + 1, "the line ends with '\\' but the file ends before the "
+                            "line it continues on (Dovecot ignores it)")
+        elif content:
             _read_line(doc, stack, first + 1, last + 1, content)
     for section in stack[1:]:
         doc.add_problem(section.line, f"missing '}}': section '{_title(section)}' opened on "
