@@ -1,7 +1,7 @@
-"""The command line: `postfix-wizard [--demo] [COMMAND]`.
+"""The command line: `postfix-wizard [--demo] [COMMAND] [OPTIONS]`.
 
 Exit status: 0 success; 1 validation errors (nothing written); 2 bad usage, a bad preset or an
-unreadable configuration (nothing written); 3 the write itself failed.
+unreadable configuration (nothing written); 3 the write itself failed (everything left as it was).
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import rules
+from . import presets, rules, writer
 from .errors import WizardError
+from .model import Settings
+from .plan import Plan, make_plan
 from .server import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR, Server
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "debian12"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
+COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "cyan": "36"}
 
 
 class Output:
@@ -29,53 +32,152 @@ class Output:
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
 
     def line(self, text: str = "", colour: str = "") -> None:
-        codes = {"red": "31", "yellow": "33", "green": "32", "bold": "1"}
         if self.colour and colour:
-            text = f"\033[{codes[colour]}m{text}\033[0m"
+            text = f"\033[{COLOURS[colour]}m{text}\033[0m"
         print(text, file=self.stream)
 
     def finding(self, finding: rules.Finding) -> None:
-        colour = "red" if finding.severity == "error" else "yellow"
-        self.line(f"{finding.severity.upper()}: {finding.message}", colour)
+        self.line(f"{finding.severity.upper()}: {finding.message}",
+                  "red" if finding.severity == "error" else "yellow")
         self.line(f"  fix: {finding.fix}")
 
+    def diff(self, text: str) -> None:
+        for line in text.splitlines():
+            colour = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+            self.line(line, "bold" if line[:3] in ("+++", "---") else colour)
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="postfix-wizard",
-        description="Harden a Postfix server: denial-of-service limits and SMTP AUTH via Dovecot.",
+
+class UsageError(WizardError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _command(commands, name: str, help: str, examples: list[str]) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  postfix-wizard --demo\n  postfix-wizard check\n"
-               "  postfix-wizard check --postfix-dir /srv/postfix --dovecot-dir /srv/dovecot")
-    parser.add_argument("--demo", action="store_true",
-                        help="work on a temporary copy of a stock Debian 12 configuration")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    check = commands.add_parser(
-        "check", help="validate the server's current configuration",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  postfix-wizard check\n  postfix-wizard check --postfix-dir ./etc/postfix")
-    add_dirs(check)
-    add_dirs(parser)
+        epilog="examples:\n" + "\n".join(f"  postfix-wizard {e}" for e in examples))
+    _add_common(parser)
     return parser
 
 
-def add_dirs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--postfix-dir", type=Path, default=argparse.SUPPRESS,
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    default = argparse.SUPPRESS
+    parser.add_argument("--postfix-dir", type=Path, default=default, metavar="DIR",
                         help=f"Postfix configuration directory (default {DEFAULT_POSTFIX_DIR})")
-    parser.add_argument("--dovecot-dir", type=Path, default=argparse.SUPPRESS,
+    parser.add_argument("--dovecot-dir", type=Path, default=default, metavar="DIR",
                         help=f"Dovecot configuration directory (default {DEFAULT_DOVECOT_DIR})")
+    parser.add_argument("--backup-dir", type=Path, default=default, metavar="DIR",
+                        help=f"where backup sets are kept (default {writer.DEFAULT_BACKUP_DIR})")
+    parser.add_argument("--demo", action="store_true", default=default,
+                        help="work on a temporary copy of a stock Debian 12 configuration")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="postfix-wizard",
+        description="Harden a Postfix server: denial-of-service limits and SMTP AUTH via Dovecot. "
+                    "Without a command, the interactive wizard opens.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  postfix-wizard --demo\n  postfix-wizard check\n"
+               "  postfix-wizard apply --preset rhel9-guide --dry-run\n"
+               "  postfix-wizard rollback")
+    _add_common(parser)
+    parser.add_argument("--preset", metavar="NAME|PATH", help="open the wizard with a preset loaded")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    apply = _command(commands, "apply", "apply a preset: validate, show the diff, write the files",
+                     ["apply --preset rhel9-guide --dry-run", "apply --preset ./team.toml --yes",
+                      "apply --preset baseline --postfix-dir /srv/mx/postfix --no-reload"])
+    apply.add_argument("--preset", required=True, metavar="NAME|PATH",
+                       help="a shipped preset's name or a preset file")
+    apply.add_argument("--dry-run", action="store_true", help="show findings and diffs, write nothing")
+    apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--no-reload", action="store_true", help="do not reload Postfix or Dovecot")
+
+    check = _command(commands, "check", "validate the current configuration, or a preset on it",
+                     ["check", "check --preset busy-relay"])
+    check.add_argument("--preset", metavar="NAME|PATH", help="check what this preset would make")
+
+    _command(commands, "presets", "list the shipped presets", ["presets"])
+    save = _command(commands, "save", "write the server's current values as a preset",
+                    ["save --output team.toml", "save --output team.toml --name team"])
+    save.add_argument("--output", required=True, type=Path, metavar="PATH")
+    save.add_argument("--name", help="the preset's name (default: the file name)")
+    save.add_argument("--description", default="Saved from a server by postfix-wizard")
+
+    _command(commands, "backups", "list backup sets", ["backups", "backups --backup-dir ./b"])
+    rollback = _command(commands, "rollback", "restore a backup set (the latest by default)",
+                        ["rollback", "rollback 20261126-101500"])
+    rollback.add_argument("id", nargs="?", help="the backup set (see 'backups')")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def option(args: argparse.Namespace, name: str, default):
+    return getattr(args, name, default)
 
 
 def load_server(args: argparse.Namespace) -> Server:
-    return Server.load(getattr(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
-                       getattr(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
+    return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
+                       option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
+
+
+def backup_dir(args: argparse.Namespace) -> Path:
+    return option(args, "backup_dir", writer.DEFAULT_BACKUP_DIR)
+
+
+def show_plan(plan: Plan, out: Output) -> None:
+    for finding in plan.findings:
+        out.finding(finding)
+    for change in plan.changes:
+        out.diff(change.diff)
+
+
+def confirm(question: str, args: argparse.Namespace) -> bool:
+    if option(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to confirm on; add --yes to apply without asking")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def run_apply(args: argparse.Namespace, out: Output) -> int:
+    preset = presets.load(presets.find(args.preset))
+    server = load_server(args)
+    plan = make_plan(server, preset.settings)
+    show_plan(plan, out)
+    if plan.blocked:
+        out.line("Nothing was written: fix the errors above first.", "red")
+        return EXIT_INVALID
+    if not plan.changes:
+        out.line(f"Preset {preset.name} changes nothing on this server.", "green")
+        return EXIT_OK
+    if args.dry_run:
+        out.line("Dry run: nothing was written.")
+        return EXIT_OK
+    names = ", ".join(str(c.path) for c in plan.changes)
+    if not confirm(f"Write {names}?", args):
+        out.line("Nothing was written.")
+        return EXIT_OK
+    backup = writer.write_all({c.path: (c.old, c.new) for c in plan.changes}, backup_dir(args))
+    for change in plan.changes:
+        out.line(f"wrote {change.path}", "green")
+    out.line(f"Backup set {backup.id} in {backup.directory.parent}; undo with: "
+             f"postfix-wizard rollback {backup.id} --backup-dir {backup.directory.parent}")
+    return EXIT_OK
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
     server = load_server(args)
-    from .model import Settings
-    findings = rules.check(server, Settings())
     describe(server, out)
+    preset = option(args, "preset", None)
+    settings = presets.load(presets.find(preset)).settings if preset else Settings()
+    findings = rules.check(server, settings)
     for finding in findings:
         out.finding(finding)
     if not findings:
@@ -84,38 +186,88 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
 
 
 def describe(server: Server, out: Output) -> None:
-    current = server.current()
+    sasl = server.current().sasl
     out.line(f"Postfix {server.postfix_version or '(not installed)'}: {server.postfix_dir}", "bold")
     out.line(f"  queue directory {server.queue_directory}; smtpd chrooted: "
              f"{', '.join(server.smtpd_chrooted) or 'no'}")
-    sasl = current.sasl
-    state = "on" if sasl.enabled else "off"
-    out.line(f"  SMTP AUTH {state}" + (f" via Dovecot ({sasl.socket})" if sasl.type else ""))
+    out.line(f"  SMTP AUTH {'on' if sasl.enabled else 'off'}"
+             + (f" via Dovecot ({sasl.socket})" if sasl.type else ""))
     for service, name, value in server.managed_overrides():
         out.line(f"  master.cf line {service.line}: service {service.name} overrides {name}={value}")
     out.line(f"Dovecot {server.dovecot_version or '(not found)'}: {server.dovecot_dir}", "bold")
 
 
-def demo_dirs(workdir: Path) -> argparse.Namespace:
+def run_presets(args: argparse.Namespace, out: Output) -> int:
+    for preset in presets.shipped():
+        out.line(preset.name, "bold")
+        out.line(f"  {preset.description}")
+    return EXIT_OK
+
+
+def run_save(args: argparse.Namespace, out: Output) -> int:
+    server = load_server(args)
+    name = args.name or args.output.stem
+    presets.save(args.output, server.current(), name, args.description)
+    out.line(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def run_backups(args: argparse.Namespace, out: Output) -> int:
+    sets = writer.backup_sets(backup_dir(args))
+    if not sets:
+        out.line(f"No backup sets in {backup_dir(args)}.")
+    for backup in sets:
+        reason = backup.entries[0]["reason"] if backup.entries else ""
+        out.line(f"{backup.id}  {backup.created}  {reason}", "bold")
+        for entry in backup.entries:
+            out.line(f"  {entry['path']}  ({entry['size']} bytes)")
+    return EXIT_OK
+
+
+def run_rollback(args: argparse.Namespace, out: Output) -> int:
+    sets = writer.backup_sets(backup_dir(args))
+    target = args.id or (sets[-1].id if sets else None)
+    if target and not confirm(f"Restore backup set {target}?", args):
+        out.line("Nothing was written.")
+        return EXIT_OK
+    restored, safety = writer.rollback(backup_dir(args), target)
+    for entry in restored.entries:
+        out.line(f"restored {entry['path']}", "green")
+    out.line(f"The files replaced are kept in backup set {safety.id}.")
+    return EXIT_OK
+
+
+COMMANDS = {"apply": run_apply, "check": run_check, "presets": run_presets, "save": run_save,
+            "backups": run_backups, "rollback": run_rollback}
+
+
+def demo_dirs(workdir: Path) -> dict:
     shutil.copytree(SAMPLE_DIR, workdir, dirs_exist_ok=True)
-    return argparse.Namespace(postfix_dir=workdir / "postfix", dovecot_dir=workdir / "dovecot")
+    return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
+            "backup_dir": workdir / "backups"}
+
+
+def dispatch(args: argparse.Namespace, out: Output) -> int:
+    if args.command is None:
+        out.line("The interactive wizard is not built yet; use a command (see --help). "
+                 "Showing 'check':")
+        return run_check(args, out)
+    return COMMANDS[args.command](args, out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     out = Output()
     try:
-        if args.demo:
+        args = build_parser().parse_args(argv)
+        if option(args, "demo", False):
             with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
-                vars(args).update(vars(demo_dirs(Path(workdir))))
-                out.line("Demo: a stock Debian 12 Postfix and Dovecot configuration, copied to a "
-                         "temporary directory.")
-                return run_check(args, out)
-        if args.command == "check":
-            return run_check(args, out)
-        out.line("The interactive wizard is not built yet; use a command (see --help).")
-        return EXIT_USAGE
+                vars(args).update(demo_dirs(Path(workdir)))
+                out.line("Demo: working on a temporary copy of a stock Debian 12 configuration.")
+                return dispatch(args, out)
+        return dispatch(args, out)
+    except writer.WriteError as error:
+        print(f"postfix-wizard: {error}", file=sys.stderr)
+        return EXIT_WRITE
     except WizardError as error:
         print(f"postfix-wizard: {error}", file=sys.stderr)
         return EXIT_USAGE

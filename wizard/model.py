@@ -249,21 +249,21 @@ class Sasl(StrictModel):
         "smtpd_sasl_path", "path", "smtpd",
         "UNIX socket, relative to queue_directory so it works inside the chroot (private/auth).")] = None
     mode: Annotated[Text, _p(
-        "mode", "mode", "0600",
+        "unix_listener mode", "mode", "0600",
         "Permissions of Dovecot's socket; Postfix must be able to read and write it.",
         file="dovecot")] = None
     user: Annotated[Text, _p(
-        "user", "name", "",
+        "unix_listener user", "name", "",
         "Owner of Dovecot's socket; usually postfix.", file="dovecot")] = None
     group: Annotated[Text, _p(
-        "group", "name", "",
+        "unix_listener group", "name", "",
         "Group of Dovecot's socket; usually postfix.", file="dovecot")] = None
     address: Annotated[Text, _p(
-        "address", "address", "",
+        "inet_listener address", "address", "",
         "TCP: the address Dovecot listens on and Postfix connects to; keep it 127.0.0.1.",
         file="dovecot")] = None
     port: Annotated[Count, _p(
-        "port", "port", "",
+        "inet_listener port", "port", "",
         "TCP: the port of Dovecot's auth listener.", minimum=1, maximum=65535, file="dovecot")] = None
     mechanisms: Annotated[list[str] | None, _p(
         "auth_mechanisms", "words", "plain",

@@ -1,0 +1,227 @@
+"""Presets: hardening profiles as TOML files (format 1), loaded strictly and saved with comments.
+
+A preset names only what it changes: every table and key is optional, and a key left out keeps
+the server's current value. Keys are the settings model's: Postfix names under [limits], the
+wizard's SASL fields under [sasl].
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from pydantic import ValidationError
+from tomlkit.exceptions import ParseError
+
+from .errors import ConfigError
+from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
+
+FORMAT = 1
+MAX_BYTES = 64 * 1024
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
+TABLES: dict[str, dict[str, Param]] = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
+HEADER_KEYS = ("name", "description", "format")
+
+
+@dataclass
+class Preset:
+    name: str
+    description: str
+    settings: Settings
+    path: Path | None = None
+    document: tomlkit.TOMLDocument | None = None     # kept so re-saving keeps the user's comments
+
+
+class PresetError(ConfigError):
+    pass
+
+
+def shipped() -> list[Preset]:
+    return [load(path) for path in sorted(SHIPPED_DIR.glob("*.toml"))]
+
+
+def find(name_or_path: str) -> Path:
+    """A shipped preset by name, or a file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or "/" in name_or_path:
+        return path
+    candidate = SHIPPED_DIR / f"{name_or_path}.toml"
+    if candidate.exists():
+        return candidate
+    names = [p.stem for p in SHIPPED_DIR.glob("*.toml")]
+    raise PresetError(name_or_path, None, "no shipped preset has that name",
+                      _suggest(name_or_path, names, "Shipped presets: " + ", ".join(sorted(names))))
+
+
+def load(path: Path) -> Preset:
+    text = _read(path)
+    try:
+        document = tomlkit.parse(text)
+    except ParseError as error:
+        raise PresetError(path, error.line, f"is not valid TOML ({_reason(error)})",
+                          "Correct the TOML syntax") from None
+    data = document.unwrap()
+    header = _header(path, text, data)
+    settings = Settings(limits=_section(path, text, data, "limits", Limits),
+                        sasl=_section(path, text, data, "sasl", Sasl))
+    return Preset(header.get("name") or path.stem, header.get("description", ""), settings,
+                  path, document)
+
+
+def _read(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise PresetError(path, None, f"cannot be read ({error.strerror})",
+                          "Give the path of a preset file, or a shipped preset's name") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise PresetError(path, None, "is not a regular file", "Give the path of a .toml file")
+    if info.st_size > MAX_BYTES:
+        raise PresetError(path, None, f"is {info.st_size} bytes, over the {MAX_BYTES // 1024} KiB "
+                          "a preset may have", "A preset holds a few dozen settings; check the file")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise PresetError(path, None, "is not UTF-8 text", "Save the preset as UTF-8") from None
+    except OSError as error:
+        raise PresetError(path, None, f"cannot be read ({error.strerror})") from None
+
+
+def _reason(error: ParseError) -> str:
+    return re.sub(r" at line \d+ col \d+$", "", str(error))
+
+
+def _header(path: Path, text: str, data: dict) -> dict:
+    unknown = set(data) - {"preset", *TABLES}
+    for table in sorted(unknown):
+        raise PresetError(path, _line_of(text, None, table), f"unknown table [{table}]",
+                          _suggest(table, ["preset", *TABLES], "Tables are [preset], [limits], [sasl]"))
+    header = data.get("preset", {})
+    if not isinstance(header, dict):
+        raise PresetError(path, _line_of(text, None, "preset"), "'preset' must be a table",
+                          "Write it as [preset]")
+    for key in header:
+        if key not in HEADER_KEYS:
+            raise PresetError(path, _line_of(text, "preset", key), f"unknown key preset.{key}",
+                              _suggest(key, HEADER_KEYS, "Keys of [preset]: name, description, format"))
+    if header.get("format", FORMAT) != FORMAT:
+        raise PresetError(path, _line_of(text, "preset", "format"),
+                          f"preset.format is {header['format']!r}; this wizard reads format {FORMAT}",
+                          "Use a preset written for format 1, or a newer postfix-wizard")
+    for key in ("name", "description"):
+        if not isinstance(header.get(key, ""), str):
+            raise PresetError(path, _line_of(text, "preset", key), f"preset.{key} must be a string",
+                              'Put the text in double quotes')
+    return header
+
+
+def _section(path: Path, text: str, data: dict, table: str, model: type) -> Any:
+    values = data.get(table, {})
+    if not isinstance(values, dict):
+        raise PresetError(path, _line_of(text, None, table), f"'{table}' must be a table",
+                          f"Write it as [{table}]")
+    for key in values:
+        if key not in TABLES[table]:
+            raise PresetError(path, _line_of(text, table, key), f"unknown key {table}.{key}",
+                              _suggest(key, TABLES[table], f"See the keys listed in the "
+                                       f"documentation of [{table}]"))
+    try:
+        return model(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0])
+        raise PresetError(path, _line_of(text, table, key), f"{table}.{key}: "
+                          f"{_pydantic_reason(first)}", _type_fix(TABLES[table][key])) from None
+
+
+def _pydantic_reason(error: dict) -> str:
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _type_fix(param: Param) -> str:
+    examples = {"count": "a whole number without quotes, like 100",
+                "size": "a number of bytes without quotes, like 10240000",
+                "port": "a whole number without quotes, like 12345",
+                "time": 'a quoted time, like "60s"',
+                "bool": "true or false, without quotes",
+                "words": 'a list of quoted words, like ["plain", "login"]'}
+    return "Write " + examples.get(param.kind, 'a quoted string, like "' + (param.default or "x") + '"')
+
+
+def _suggest(word: str, choices, fallback: str) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"Did you mean '{close[0]}'?" if close else fallback
+
+
+def _line_of(text: str, table: str | None, key: str) -> int | None:
+    """The line where `key` is set in [table] (or where [key] opens, for table None)."""
+    current = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?", stripped)
+        if header:
+            current = header.group(1)
+            if table is None and current == key:
+                return number
+            continue
+        if table is not None and current == table and re.match(
+                rf'["\']?{re.escape(key)}["\']?\s*=', stripped):
+            return number
+    return None
+
+
+# Saving ------------------------------------------------------------------------------------
+
+def dumps(settings: Settings, name: str, description: str,
+          document: tomlkit.TOMLDocument | None = None) -> str:
+    """The preset as TOML; given the document it was loaded from, the user's comments stay."""
+    document = document if document is not None else tomlkit.document()
+    if "preset" not in document:
+        document.add("preset", tomlkit.table())
+    header = document["preset"]
+    header["name"] = name
+    header["description"] = description
+    header["format"] = FORMAT
+    for table, params in TABLES.items():
+        values = getattr(settings, table).model_dump(exclude_none=True)
+        if table not in document:
+            if not values:
+                continue
+            document.add(tomlkit.nl())
+            document.add(table, tomlkit.table())
+        _fill(document[table], params, values)
+    return tomlkit.dumps(document)
+
+
+def _fill(table, params: dict[str, Param], values: dict) -> None:
+    for key in [k for k in table if k not in values]:
+        del table[key]
+    for key, value in values.items():
+        if key in table:
+            table[key] = value
+            continue
+        for comment in _comments(params[key]):
+            table.add(tomlkit.comment(comment))
+        table.add(key, value)
+
+
+def _comments(param: Param) -> list[str]:
+    where = "Postfix" if param.file == "main.cf" else "Dovecot"
+    facts = [f"{where}: {param.name}"]
+    if param.unit:
+        facts.append(f"unit: {param.unit}")
+    if param.default:
+        facts.append(f"default: {param.default}")
+    return [param.help, "; ".join(facts)]
+
+
+def save(path: Path, settings: Settings, name: str, description: str,
+         document: tomlkit.TOMLDocument | None = None) -> None:
+    from .writer import write_file_atomically
+    write_file_atomically(path, dumps(settings, name, description, document))
