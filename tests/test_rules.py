@@ -314,3 +314,17 @@ def test_unreadable_current_value_is_reported(server):
     finding = only(codes(srv), "unreadable-current")
     assert "message_size_limit = 10M" in finding.message
     assert "unreadable-current" not in codes(srv, limits=dict(message_size_limit=10240000))
+
+
+def test_dovecot_on_another_host_configures_only_postfix(server, sample_dirs):
+    from wizard.plan import make_plan
+    srv = server()
+    remote = Settings(sasl=Sasl(**{**TCP, "address": "192.0.2.25"}))
+    found = {f.code: f for f in rules.check(srv, remote)}
+    assert "192.0.2.25" in only(found, "dovecot-remote").fix
+    assert "tcp-not-loopback" in found and not rules.errors(list(found.values()))
+    plan = make_plan(srv, remote)
+    assert [c.path.name for c in plan.changes] == ["main.cf"]
+    assert plan.main_cf["smtpd_sasl_path"] == "inet:192.0.2.25:12345"
+    local = make_plan(srv, Settings(sasl=Sasl(**TCP)))
+    assert "10-master.conf" in [c.path.name for c in local.changes]

@@ -10,7 +10,7 @@ from . import postfix, rules, values
 from .dovecot import InetListener, UnixListener
 from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
 from .rules import Finding
-from .server import Server
+from .server import Server, is_local_address
 
 SASL_LISTENER_NAME = "postfix-sasl"
 
@@ -93,6 +93,8 @@ def dovecot_changes(server: Server, desired: Settings) -> dict[Path, str]:
     if server.dovecot is None or not (touches_listener or sasl.mechanisms is not None):
         return {}
     after = server.after(desired).sasl
+    if after.socket == "tcp" and after.address and not is_local_address(after.address):
+        return {}                                 # Dovecot runs on another host
     edit: dict = {"mechanisms": sasl.mechanisms}
     if touches_listener and after.type == "dovecot":
         edit.update(_listener_edit(server, after))

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from . import postfix, values
 from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
                     Settings)
-from .server import Server
+from .server import Server, is_local_address
 
 Severity = Literal["error", "warning"]
 
@@ -88,6 +88,11 @@ class Context:
     @property
     def sasl_on(self) -> bool:
         return bool(self.sasl.enabled) and self.sasl.type == "dovecot"
+
+    @property
+    def dovecot_remote(self) -> bool:
+        return self.sasl.socket == "tcp" and self.sasl.address is not None and not \
+            is_local_address(self.sasl.address)
 
 
 Rule = Callable[[Context], list[Finding]]
@@ -260,6 +265,8 @@ def master_overrides(c: Context) -> list[Finding]:
 def dovecot_unavailable(c: Context) -> list[Finding]:
     if not c.sasl_on or c.server.dovecot is not None and c.server.dovecot.version == "2.3":
         return []
+    if c.dovecot_remote:
+        return []
     problem = c.server.dovecot_problem
     reason = problem.message if problem else (
         f"its files use Dovecot {c.server.dovecot.version} syntax, which the wizard does not edit")
@@ -297,9 +304,18 @@ def tcp_listener_exposed(c: Context) -> list[Finding]:
             "letting anyone who reaches the port guess passwords, and credentials cross the "
             "network in clear text.",
             "Listen on 127.0.0.1, or on the one address Postfix connects from.")]
+    found = []
+    if c.dovecot_remote:
+        found.append(Finding(
+            "warning", "dovecot-remote", ("sasl.address",),
+            f"{address} is not an address of this machine, so the wizard sets up only Postfix's "
+            "side; Dovecot on that host needs the matching listener, or smtpd cannot "
+            "authenticate anyone.",
+            f"On the Dovecot host, add to service auth: inet_listener {{ address = {address} "
+            f"port = {c.sasl.port} }}."))
     if address.is_loopback:
-        return []
-    return [Finding(
+        return found
+    return found + [Finding(
         "warning", "tcp-not-loopback", ("sasl.address",),
         f"Postfix will send your users' passwords to Dovecot at {address} in clear text. That is "
         "safe only on a network you trust end to end.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -166,3 +167,14 @@ def _readable(param, text: str):
         return param.from_text(text)
     except (ValueError, TypeError):
         return None
+
+
+def is_local_address(address: str) -> bool:
+    """Whether this machine owns `address`, i.e. a Dovecot here could listen on it."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+        return True
+    except OSError:
+        return False
