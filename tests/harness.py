@@ -782,6 +782,34 @@ service auth {{
 
     # -- clients --------------------------------------------------------------
 
+    def probe(self, timeout: float = 3.0, send: "list[str]" = ()) -> "str | None":
+        """Connect to smtpd and read the greeting without smtplib.
+        Returns the banner text, '' when smtpd closed the connection without one
+        (it died), or None when nothing arrived within timeout (smtpd throttled
+        or hanging).  Lines in `send` are sent afterwards, replies appended."""
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout)
+        except OSError as e:
+            return f"<connect failed: {e}>"
+        with sock:
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                return ""
+            out = data.decode("utf-8", "replace")
+            for line in send:
+                if not data:
+                    break
+                try:
+                    sock.sendall(line.encode() + b"\r\n")
+                    data = sock.recv(4096)
+                except (socket.timeout, OSError):
+                    break
+                out += data.decode("utf-8", "replace")
+            return out
+
     def smtp(self, timeout: float = 10) -> smtplib.SMTP:
         """A connected smtplib.SMTP (banner read)."""
         return smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname="client.test",

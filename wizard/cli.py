@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import presets, rules, writer
+from . import presets, rules, transaction, writer
 from .errors import WizardError
 from .model import Settings
 from .plan import Plan, make_plan
@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ["rollback", "rollback 20261126-101500"])
     rollback.add_argument("id", nargs="?", help="the backup set (see 'backups')")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rollback.add_argument("--no-reload", action="store_true",
+                          help="do not reload Postfix or Dovecot")
     return parser
 
 
@@ -164,12 +166,39 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     if not confirm(f"Write {names}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
-    backup = writer.write_all({c.path: (c.old, c.new) for c in plan.changes}, backup_dir(args))
-    for change in plan.changes:
-        out.line(f"wrote {change.path}", "green")
-    out.line(f"Backup set {backup.id} in {backup.directory.parent}; undo with: "
-             f"postfix-wizard rollback {backup.id} --backup-dir {backup.directory.parent}")
+    writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
+              for c in plan.changes]
+    outcome = transaction.apply(writes, target(args, server, preset.settings), backup_dir(args),
+                                reload=not args.no_reload)
+    report(outcome, out)
+    out.line(f"Undo with: postfix-wizard rollback {outcome.backup.id}"
+             + dirs_options(args))
     return EXIT_OK
+
+
+def target(args: argparse.Namespace, server: Server, settings: Settings) -> transaction.Target:
+    sasl = server.after(settings).sasl
+    listener = None
+    if sasl.enabled and sasl.type == "dovecot":
+        listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
+                    else ("tcp", sasl.address, sasl.port))
+    return transaction.Target(server.postfix_dir, server.dovecot_dir, listener)
+
+
+def dirs_options(args: argparse.Namespace) -> str:
+    return "".join(f" --{name.replace('_', '-')} {getattr(args, name)}"
+                   for name in ("postfix_dir", "dovecot_dir", "backup_dir") if hasattr(args, name))
+
+
+def report(outcome: transaction.Outcome, out: Output) -> None:
+    for note in outcome.notes:
+        out.line(f"NOTE: {note}", "yellow")
+    for path in outcome.written:
+        out.line(f"wrote {path}", "green")
+    out.line("reloaded: " + (", ".join(outcome.reloaded) or "nothing (no service was running, "
+                                                                "or --no-reload)"))
+    out.line(f"The previous files are in backup set {outcome.backup.id} "
+             f"({outcome.backup.directory}).")
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
@@ -217,23 +246,24 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
     for backup in sets:
-        reason = backup.entries[0]["reason"] if backup.entries else ""
-        out.line(f"{backup.id}  {backup.created}  {reason}", "bold")
+        out.line(f"{backup.id}  {backup.created}  {backup.reason}", "bold")
         for entry in backup.entries:
-            out.line(f"  {entry['path']}  ({entry['size']} bytes)")
+            out.line(f"  {entry['path']}  ({entry['size']} bytes, mode {entry['mode']})")
     return EXIT_OK
 
 
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
     sets = writer.backup_sets(backup_dir(args))
-    target = args.id or (sets[-1].id if sets else None)
-    if target and not confirm(f"Restore backup set {target}?", args):
+    chosen = args.id or (sets[-1].id if sets else None)
+    if chosen and not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
-    restored, safety = writer.rollback(backup_dir(args), target)
-    for entry in restored.entries:
-        out.line(f"restored {entry['path']}", "green")
-    out.line(f"The files replaced are kept in backup set {safety.id}.")
+    server_dirs = transaction.Target(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
+                                     option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
+    restored, outcome = transaction.rollback(server_dirs, backup_dir(args), chosen,
+                                             reload=not args.no_reload)
+    out.line(f"Restored backup set {restored.id}.", "green")
+    report(outcome, out)
     return EXIT_OK
 
 
@@ -248,6 +278,9 @@ def demo_dirs(workdir: Path) -> dict:
 
 
 def dispatch(args: argparse.Namespace, out: Output) -> int:
+    if backup_dir(args).is_dir():
+        for message in transaction.recover_if_needed(backup_dir(args)):
+            out.line(message, "yellow")
     if args.command is None:
         out.line("The interactive wizard is not built yet; use a command (see --help). "
                  "Showing 'check':")
@@ -274,3 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("postfix-wizard: interrupted; nothing was written.", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; stay quiet like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

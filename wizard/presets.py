@@ -223,5 +223,9 @@ def _comments(param: Param) -> list[str]:
 
 def save(path: Path, settings: Settings, name: str, description: str,
          document: tomlkit.TOMLDocument | None = None) -> None:
-    from .writer import write_file_atomically
-    write_file_atomically(path, dumps(settings, name, description, document))
+    from .writer import encode, write_file_atomically
+    try:
+        write_file_atomically(path, encode(dumps(settings, name, description, document)))
+    except OSError as error:
+        raise PresetError(path, None, f"cannot be written ({error.strerror})",
+                          "Choose a path in a writable directory") from None

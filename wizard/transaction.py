@@ -1,0 +1,322 @@
+"""All files or none: the transactional apply, rollback and recovery.
+
+apply: lock → check nothing changed on disk → stage the new files in a private copy of both trees
+and check it with the real postconf and doveconf → back up the originals → journal → Dovecot files,
+Dovecot reload, listener check → main.cf, Postfix reload → journal cleared. A failure undoes what
+was done. A crash leaves the journal behind; the next run of any command (recover) puts every
+journaled file back to its old bytes, so the set ends all old or all new.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import writer
+from .writer import BackupSet, Lock, WriteError, crash_point
+
+LISTENER_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Write:
+    path: Path            # as the wizard read it (may be a symlink)
+    old: bytes
+    new: bytes
+    like: Path | None = None      # whose metadata the new file takes (default: the original)
+
+
+@dataclass
+class Outcome:
+    backup: BackupSet
+    written: list[Path]
+    reloaded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Target:
+    postfix_dir: Path
+    dovecot_dir: Path
+    listener: tuple | None = None      # ("unix", path) or ("tcp", address, port) to check
+
+
+# Checks before anything is written -------------------------------------------------------------
+
+def resolve(path: Path, roots: list[Path]) -> Path:
+    """The real file to replace: a symlink is followed if it stays inside a configuration tree."""
+    real = path.resolve()
+    if not any(real.is_relative_to(root.resolve()) for root in roots):
+        raise WriteError(f"{path} points to {real}, outside the configuration directories; "
+                         "nothing was written. Replace the link with the file, or edit it by hand")
+    if real.stat().st_nlink > 1:
+        raise WriteError(f"{real} has {real.stat().st_nlink} hard links; replacing it would split "
+                         "them, so nothing was written. Make it a single file (cp, then mv)")
+    return real
+
+
+def check_unchanged(writes: list[Write]) -> None:
+    for write in writes:
+        if write.path.read_bytes() != write.old:
+            raise writer.ChangedOnDisk(
+                f"{write.path} changed on disk since the wizard read it (another admin or "
+                "postconf -e?); nothing was written. Run the wizard again to see the new state")
+
+
+def stage(writes: list[Write], target: Target) -> list[str]:
+    """Check the new files with the real tools in a private copy; return notes, raise on failure."""
+    notes = []
+    with tempfile.TemporaryDirectory(prefix="postfix-wizard-stage-") as work:
+        stage_dir = Path(work)
+        copies = {target.postfix_dir: stage_dir / "postfix", target.dovecot_dir: stage_dir / "dovecot"}
+        for live, copy in copies.items():
+            if live.is_dir():
+                shutil.copytree(live, copy, symlinks=True, ignore_dangling_symlinks=True)
+        for write in writes:
+            for live, copy in copies.items():
+                if write.path.resolve().is_relative_to(live.resolve()):
+                    staged = copy / write.path.resolve().relative_to(live.resolve())
+                    staged.unlink(missing_ok=True)
+                    staged.write_bytes(write.new)
+        notes += _check_postfix(target.postfix_dir, copies[target.postfix_dir])
+        if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
+            notes += _check_dovecot(copies[target.dovecot_dir])
+    return notes
+
+
+def _postconf_warnings(directory: Path) -> tuple[int, set[str]]:
+    result = subprocess.run(["postconf", "-c", str(directory), "-n"], capture_output=True,
+                            text=True, timeout=60)
+    lines = {line.replace(str(directory), "DIR") for line in result.stderr.splitlines()}
+    return result.returncode, lines
+
+
+def _check_postfix(live: Path, staged: Path) -> list[str]:
+    if not shutil.which("postconf"):
+        return ["postconf is not installed: the new main.cf was checked by the wizard's own "
+                "rules only"]
+    _, before = _postconf_warnings(live)
+    code, after = _postconf_warnings(staged)
+    new = sorted(after - before)
+    if code != 0 or new:
+        raise WriteError("postconf rejects the new main.cf: " + "; ".join(new or after) +
+                         ". Nothing was written")
+    return []
+
+
+def _check_dovecot(staged: Path) -> list[str]:
+    if not shutil.which("doveconf"):
+        return ["doveconf is not installed: the new Dovecot files were checked by the wizard's "
+                "own rules only"]
+    result = subprocess.run(["doveconf", "-c", str(staged / "dovecot.conf"), "-n"],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        message = " ".join(result.stderr.replace(str(staged), "DIR").split())
+        raise WriteError(f"doveconf rejects the new Dovecot configuration: {message}. "
+                         "Nothing was written")
+    return []
+
+
+# Services ------------------------------------------------------------------------------------
+
+def _dovecot_master_pid(dovecot_dir: Path) -> int | None:
+    conf = dovecot_dir / "dovecot.conf"
+    if not shutil.which("doveconf") or not conf.exists():
+        return None
+    result = subprocess.run(["doveconf", "-c", str(conf), "-h", "base_dir"], capture_output=True,
+                            text=True, timeout=30)
+    pid_file = Path(result.stdout.strip() or "/run/dovecot") / "master.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def reload_dovecot(dovecot_dir: Path) -> bool:
+    pid = _dovecot_master_pid(dovecot_dir)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True
+
+
+def postfix_running(postfix_dir: Path) -> bool:
+    if not shutil.which("postfix"):
+        return False
+    return subprocess.run(["postfix", "-c", str(postfix_dir), "status"], capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def reload_postfix(postfix_dir: Path) -> bool:
+    if not postfix_running(postfix_dir):
+        return False
+    result = subprocess.run(["postfix", "-c", str(postfix_dir), "reload"], capture_output=True,
+                            text=True, timeout=60)
+    if result.returncode != 0:
+        raise WriteError(f"postfix reload failed: {result.stderr.strip()}")
+    return True
+
+
+def wait_for_listener(listener: tuple) -> None:
+    deadline = time.monotonic() + LISTENER_WAIT_SECONDS
+    while True:
+        try:
+            if listener[0] == "unix":
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(listener[1])
+            else:
+                socket.create_connection(listener[1:], timeout=2).close()
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                where = listener[1] if listener[0] == "unix" else f"{listener[1]}:{listener[2]}"
+                raise WriteError(f"Dovecot's auth listener {where} does not answer after the "
+                                 f"reload ({error.strerror})") from None
+            time.sleep(0.1)
+
+
+# The transaction -----------------------------------------------------------------------------
+
+def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool = True,
+          reason: str = "apply", check: bool = True) -> Outcome:
+    writer.prepare_backup_dir(backup_dir)
+    with Lock(backup_dir):
+        recover(backup_dir)
+        crash_point("locked")
+        check_unchanged(writes)
+        roots = [target.postfix_dir, target.dovecot_dir]
+        real = [Write(resolve(w.path, roots), w.old, w.new, w.like) for w in writes]
+        notes = stage(real, target) if check else []
+        crash_point("staged")
+        return _commit(_in_order(real, target), target, backup_dir, reload, reason, notes)
+
+
+def _in_order(writes: list[Write], target: Target) -> list[Write]:
+    """Dovecot's files first: main.cf must never point at a socket that does not exist yet."""
+    dovecot = target.dovecot_dir.resolve()
+    return sorted(writes, key=lambda w: not w.path.is_relative_to(dovecot))
+
+
+def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool, reason: str,
+            notes: list[str]) -> Outcome:
+    backup = writer.back_up([w.path for w in writes], backup_dir, reason)
+    crash_point("backed-up")
+    journal = {"backup": backup.id, "state": "writing", "pid": os.getpid(), "reloaded": [],
+               "postfix_dir": str(target.postfix_dir), "dovecot_dir": str(target.dovecot_dir)}
+    writer.write_journal(backup_dir, journal)
+    crash_point("journaled")
+    outcome = Outcome(backup, [], notes=notes)
+    try:
+        _write_all(writes, target, outcome, journal, backup_dir, reload)
+    except (OSError, WriteError) as error:
+        undone = _undo(backup, journal, target)
+        writer.clear_journal(backup_dir)
+        problem = error if isinstance(error, WriteError) else (
+            f"writing {error.filename or 'a file'} failed ({error.strerror})")
+        raise WriteError(f"{problem}; every file was put back as it was"
+                         + (f" ({', '.join(undone)})" if undone else "")) from None
+    crash_point("before-done")
+    writer.clear_journal(backup_dir)
+    crash_point("done")
+    return outcome
+
+
+def _write_all(writes, target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
+               reload: bool) -> None:
+    dovecot = target.dovecot_dir.resolve()
+    dovecot_done = False
+    for index, write in enumerate(writes):
+        if reload and not dovecot_done and not write.path.is_relative_to(dovecot):
+            _reload_dovecot(target, outcome, journal, backup_dir)
+            dovecot_done = True
+        writer.write_file_atomically(write.path, write.new, like=write.like,
+                                     crash_prefix=f"file{index}")
+        outcome.written.append(write.path)
+        crash_point(f"file{index}-after-rename")
+    if reload and not dovecot_done:
+        _reload_dovecot(target, outcome, journal, backup_dir)
+    if reload and reload_postfix(target.postfix_dir):
+        outcome.reloaded.append("postfix")
+
+
+def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir: Path) -> None:
+    if not any(p.is_relative_to(target.dovecot_dir.resolve()) for p in outcome.written):
+        return
+    if reload_dovecot(target.dovecot_dir):
+        outcome.reloaded.append("dovecot")
+        journal["reloaded"] = outcome.reloaded
+        writer.write_journal(backup_dir, journal)
+        crash_point("dovecot-reloaded")
+        if target.listener:
+            wait_for_listener(target.listener)
+
+
+def _undo(backup: BackupSet, journal: dict, target: Target) -> list[str]:
+    """Put every file of the backup set back to its old bytes; reload what had been reloaded."""
+    restored = []
+    for entry in backup.entries:
+        path = Path(entry["path"])
+        stored = backup.stored(entry)
+        if not path.exists() or writer.sha256(path.read_bytes()) != entry["sha256"]:
+            writer.write_file_atomically(path, stored.read_bytes(), like=stored)
+            restored.append(str(path))
+        for stray in writer.stray_temporaries(path.parent):
+            stray.unlink()
+    if "dovecot" in journal.get("reloaded", []):
+        reload_dovecot(target.dovecot_dir)
+    if "postfix" in journal.get("reloaded", []):
+        reload_postfix(target.postfix_dir)
+    return restored
+
+
+def recover(backup_dir: Path) -> list[str]:
+    """Undo a transaction a crash interrupted; say what was done. Call with the lock held."""
+    journal = writer.read_journal(backup_dir)
+    if journal is None:
+        return []
+    directory = backup_dir / journal["backup"]
+    sets = [s for s in writer.backup_sets(backup_dir) if s.directory == directory]
+    target = Target(Path(journal["postfix_dir"]), Path(journal["dovecot_dir"]))
+    restored = _undo(sets[0], journal, target) if sets else []
+    writer.clear_journal(backup_dir)
+    return [f"An earlier run was interrupted (backup set {journal['backup']}); "
+            + (f"put back: {', '.join(restored)}." if restored else "no file had been changed.")]
+
+
+def recover_if_needed(backup_dir: Path) -> list[str]:
+    if writer.read_journal(backup_dir) is None:
+        return []
+    with Lock(backup_dir):
+        return recover(backup_dir)
+
+
+def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
+             reload: bool = True) -> tuple[BackupSet, Outcome]:
+    """Restore a backup set (the latest by default) as a transaction of its own."""
+    sets = writer.backup_sets(backup_dir)
+    if not sets:
+        raise WriteError(f"{backup_dir} holds no backup sets; there is nothing to roll back to")
+    chosen = sets[-1] if set_id is None else next((s for s in sets if s.id == set_id), None)
+    if chosen is None:
+        raise WriteError(f"no backup set '{set_id}' in {backup_dir}; see 'postfix-wizard backups'")
+    writes = []
+    for entry in chosen.entries:
+        stored = chosen.stored(entry)
+        data = stored.read_bytes()
+        if writer.sha256(data) != entry["sha256"]:
+            raise WriteError(f"backup {chosen.id}: {entry['stored']} does not match its manifest "
+                             "checksum; refusing to restore it")
+        path = Path(entry["path"])
+        writes.append(Write(path, path.read_bytes(), data, like=stored))
+    outcome = apply(writes, target, backup_dir, reload=reload, reason=f"rollback to {chosen.id}",
+                    check=False)
+    return chosen, outcome
