@@ -12,7 +12,8 @@ from wizard.server import Server
 
 UNIX = Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
             user="postfix", group="postfix", mechanisms=["plain", "login"],
-            security_options=["noanonymous", "noplaintext"], tls_security_options=["noanonymous"])
+            security_options=["noanonymous", "noplaintext"], tls_security_options=["noanonymous"],
+            tls_auth_only=True)
 TCP = Sasl(enabled=True, type="dovecot", socket="tcp", address="127.0.0.1", port=12345)
 EIGHT = Limits(smtpd_client_connection_rate_limit=30, anvil_rate_time_unit="60s",
                smtpd_client_event_limit_exceptions="$mynetworks",

@@ -9,10 +9,11 @@ from wizard import rules
 from wizard.model import Limits, Sasl, Settings
 from wizard.server import Server
 
+# The RHEL 9 guide's SASL recipe, plus tls_auth_only (see test_guide_recipe_as_written...).
 GUIDE_SASL = dict(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
                   user="postfix", group="postfix", mechanisms=["plain", "login"],
                   security_options=["noanonymous", "noplaintext"],
-                  tls_security_options=["noanonymous"])
+                  tls_security_options=["noanonymous"], tls_auth_only=True)
 
 
 @pytest.fixture
@@ -117,6 +118,20 @@ def test_stock_debian_with_guide_recipe_has_no_errors(server):
     assert not [f for f in found.values() if f.severity == "error"], found
 
 
+def test_guide_recipe_as_written_kills_smtpd(server):
+    # docs/daemon-findings.md section 1: with smtpd_tls_auth_only = no, every mechanism is
+    # filtered out before STARTTLS and smtpd dies on connect.
+    finding = only(codes(server(), sasl={**GUIDE_SASL, "tls_auth_only": False}),
+                   "no-mechanism-before-tls")
+    assert finding.severity == "error"
+    assert "fatal: no SASL authentication mechanisms" in finding.message
+    assert "smtpd_tls_auth_only = yes" in finding.fix
+    assert "no-mechanism-before-tls" not in codes(server(), sasl=GUIDE_SASL)
+    assert "no-mechanism-before-tls" not in codes(server(), sasl={
+        **GUIDE_SASL, "tls_auth_only": False, "security_options": ["noanonymous"],
+        "mechanisms": ["cram-md5"]})
+
+
 def test_queue_minfree_below_one_and_a_half_message_size_warns(server):
     srv = server()
     assert "queue-minfree-small" not in codes(srv, limits=dict(queue_minfree=30720000))
@@ -147,7 +162,14 @@ def test_message_size_above_mailbox_limit_is_an_error(server):
 def test_unlimited_mailbox_allows_any_message_size(server):
     # The Debian sample sets mailbox_size_limit = 0 (no limit).
     assert "mailbox_size_limit-too-small" not in codes(server(), limits=dict(
-        message_size_limit=10**9))
+        message_size_limit=50_000_000))
+
+
+def test_unlimited_message_size_with_limited_mailbox_is_an_error(server):
+    # local(8): "mailbox_size_limit is limited but message_size_limit is unlimited"
+    finding = only(codes(server(), limits=dict(message_size_limit=0)),
+                   "virtual_mailbox_limit-too-small")
+    assert "unlimited" in finding.message and finding.severity == "error"
 
 
 def test_virtual_mailbox_limit_checked_only_when_virtual_runs(server):
@@ -225,8 +247,8 @@ def test_tcp_listener_off_loopback_warns_and_wildcard_is_an_error(server):
     assert "tcp-not-loopback" not in found and "tcp-wildcard" not in found
     warning = only(codes(srv, sasl={**TCP, "address": "192.0.2.10"}), "tcp-not-loopback")
     assert warning.severity == "warning" and "clear text" in warning.message
-    error = only(codes(srv, sasl={**TCP, "address": "0.0.0.0"}), "tcp-wildcard")
-    assert error.severity == "error"
+    wildcard = only(codes(srv, sasl={**TCP, "address": "0.0.0.0"}), "tcp-wildcard")
+    assert wildcard.severity == "warning" and "every interface" in wildcard.message
 
 
 def test_tcp_port_used_by_a_postfix_service_is_an_error(server):
@@ -254,11 +276,13 @@ def test_listener_owner_must_exist(server):
 
 def test_plaintext_before_starttls_is_an_error(server):
     srv = server()
-    exposed = {**GUIDE_SASL, "security_options": ["noanonymous"]}
+    exposed = {**GUIDE_SASL, "security_options": ["noanonymous"], "tls_auth_only": False}
     finding = only(codes(srv, sasl=exposed), "plaintext-exposed")
     assert finding.severity == "error" and "smtpd_tls_auth_only" in finding.fix
     assert "plaintext-exposed" not in codes(srv, sasl={**exposed, "tls_auth_only": True})
     assert "plaintext-exposed" not in codes(srv, sasl=GUIDE_SASL)
+    encrypt = server(main_extra="smtpd_tls_security_level = encrypt\n")
+    assert "plaintext-exposed" not in codes(encrypt, sasl=exposed)
 
 
 def test_every_mechanism_filtered_after_tls_is_an_error(server):
@@ -328,3 +352,23 @@ def test_dovecot_on_another_host_configures_only_postfix(server, sample_dirs):
     assert plan.main_cf["smtpd_sasl_path"] == "inet:192.0.2.25:12345"
     local = make_plan(srv, Settings(sasl=Sasl(**TCP)))
     assert "10-master.conf" in [c.path.name for c in local.changes]
+
+
+def test_encrypt_level_without_certificate_is_an_error(server, tmp_path):
+    srv = server(main_extra=f"smtpd_tls_security_level = encrypt\n"
+                            f"smtpd_tls_chain_files = {tmp_path}/missing.pem\n")
+    finding = only(codes(srv), "encrypt-without-certificate")
+    assert "530 5.7.0" in finding.message
+    pem = tmp_path / "missing.pem"
+    pem.write_text("x")
+    assert "encrypt-without-certificate" not in codes(srv)
+
+
+def test_missing_table_in_exception_list_is_an_error(server, tmp_path):
+    srv = server()
+    table = tmp_path / "clients"
+    limits = dict(smtpd_client_event_limit_exceptions=f"$mynetworks, hash:{table}")
+    finding = only(codes(srv, limits=limits), "exception-table-missing")
+    assert f"postmap {table}" in finding.fix and "stops matching" in finding.message
+    (tmp_path / "clients.db").write_bytes(b"")
+    assert "exception-table-missing" not in codes(srv, limits=limits)

@@ -183,6 +183,7 @@ def _check_bracketed(text: str) -> None:
 
 
 def check_address_list(value: str) -> list[str]:
+    """Postfix stops matching at a bad entry, so one bad entry breaks the whole list."""
     check_text(value)
     items = split_list(value)
     for item in items:
