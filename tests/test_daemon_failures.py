@@ -42,11 +42,11 @@ def expect_log(pair: MailPair, pattern: str, timeout: float = 6) -> str:
 def assert_smtpd_dead(pair: MailPair, fatal: str) -> None:
     """The first client gets no greeting (EOF or nothing), smtpd logs `fatal`,
     master throttles smtpd, and the next client gets no greeting either."""
-    first = pair.probe(timeout=3)
+    first = pair.probe(timeout=1.5)   # a dying smtpd closes after its 1 s fatal sleep
     assert not first, f"expected no SMTP greeting, got {first!r}" + pair.format_logs()
     expect_log(pair, fatal)
     assert "smtpd" in expect_log(pair, THROTTLE)
-    second = pair.probe(timeout=0.7)
+    second = pair.probe(timeout=0.4)
     assert not second, f"smtpd should be throttled, got {second!r}" + pair.format_logs()
 
 
@@ -294,6 +294,9 @@ def test_service_throttle_time_zero_stops_master(tmp_path):
                   autostart=False) as p:
         assert not p.start_postfix(check=False)
         expect_log(p, r"master\[\d+\]: fatal: invalid service_throttle_time: 0 \(min 1\)")
+        # and `postfix start` misreports it
+        rc, out = p.postfix_command("start")
+        assert rc == 1 and "the Postfix mail system is already running" in out, out
 
 
 # ---------------------------------------------------------------------------
@@ -407,4 +410,35 @@ def test_tls_auth_only_without_certificate_never_offers_auth(tmp_path):
             assert not s.has_extn("auth")
             assert s.docmd("STARTTLS") == (454, b"4.7.0 TLS not available due to local problem")
             assert p.auth_plain(s, p.user, p.password)[0] == 503
+        expect_log(p, r"warning: No server certs available. TLS won't be enabled")
+
+
+# ---------------------------------------------------------------------------
+# 13: found on the way
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path,fatal", [
+    # RULE: sasl_path_default_with_dovecot
+    ("smtpd", r"Connect to Dovecot auth socket 'smtpd' failed: No such file or directory"),
+    # RULE: sasl_path_inet_needs_port
+    ("inet:127.0.0.1", r"smtpd\[\d+\]: fatal: 127.0.0.1: garbage after numerical service"),
+], ids=["default-smtpd", "inet-no-port"])
+def test_bad_sasl_path_kills_smtpd(tmp_path, path, fatal):
+    with MailPair(tmp_path, sasl="unix", main_cf_extra={"smtpd_sasl_path": path}) as p:
+        first = p.probe(timeout=1.5)
+        assert not first, first
+        expect_log(p, fatal)
+        assert "smtpd" in expect_log(p, THROTTLE)
+
+
+def test_tls_encrypt_without_certificate_refuses_all_mail(tmp_path):
+    # RULE: tls_encrypt_without_certificate
+    with MailPair(tmp_path, sasl=None, main_cf_extra={
+            "smtpd_tls_security_level": "encrypt", "smtpd_tls_cert_file": "",
+            "smtpd_tls_key_file": ""}) as p:
+        with p.smtp() as s:
+            s.ehlo()
+            assert s.docmd("STARTTLS") == (454, b"4.7.0 TLS not available due to local problem")
+            res = p.send_test_mail(s)
+        assert res["mail"] == (530, b"5.7.0 Must issue a STARTTLS command first"), res
         expect_log(p, r"warning: No server certs available. TLS won't be enabled")

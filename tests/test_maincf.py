@@ -347,7 +347,8 @@ def test_duplicates_last_definition_wins_and_only_it_is_rewritten(name, paramete
 
 NAMES = ["myhostname", "mydomain", "relayhost", "mynetworks", "message_size_limit", "smtpd_banner",
          "alias_maps", "smtpd_recipient_restrictions", "wizard_custom_list", "x_1"]
-WORD = st.text(alphabet=string.ascii_lowercase + string.digits + ".,:/$_-", min_size=1, max_size=10)
+# No '$': postconf expands some parameters itself and dies on `myhostname = $`.
+WORD = st.text(alphabet=string.ascii_lowercase + string.digits + ".,:/_-", min_size=1, max_size=10)
 VALUE = st.lists(WORD, max_size=4).map(" ".join)
 SPACE = st.sampled_from(["", " ", "  ", "\t"])
 ASSIGNMENT = st.tuples(st.sampled_from(NAMES), SPACE, SPACE, VALUE, st.sampled_from(["", " ", "\t "]))
@@ -407,6 +408,8 @@ def test_an_edit_changes_only_its_parameter_in_postfix(generated, name, value):
     assert MainCf.parse(new).get(name) == value
 
 
+PRINTED_RAW = ["smtpd_banner", "relayhost", "mynetworks", "alias_maps",
+               "smtpd_recipient_restrictions", "message_size_limit", "smtpd_client_message_rate_limit"]
 HOSTILE = ["\n", "\r", "\r\n", "\x00", "\x07", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "#",
            "{", "}", "{{}", "x}{{"]
 
@@ -437,11 +440,13 @@ def test_injection_attempts_are_refused(value):
 
 @needs_postconf
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(main_cf(), st.sampled_from(NAMES + ["wizard_new_param"]),
-       st.one_of(st.text(max_size=30),
+@given(main_cf(), st.sampled_from(PRINTED_RAW),
+       st.one_of(st.text(st.characters(blacklist_characters="$"), max_size=30),
                  st.builds(lambda a, b: f"{a}\nmynetworks = 0.0.0.0/0{b}", st.text(max_size=5),
                            st.text(max_size=5))))
 def test_no_accepted_value_adds_a_parameter_in_postfix(generated, name, value):
+    """Known names, whose values postconf prints raw on stdout (stderr warnings turn non-ASCII
+    into '?'); the last one never occurs in generated files, so it is always a new name."""
     text, _ = generated
     try:
         new = MainCf.parse(text).edited({name: value})
@@ -452,15 +457,12 @@ def test_no_accepted_value_adds_a_parameter_in_postfix(generated, name, value):
     assert after[name] == value
 
 
-# Known bugs (strict xfail: each turns into a failure once fixed, so the marker gets removed) ---
+# Line breaks and control characters: only \n ends a line, as in Postfix ---
 
 LINE_BREAKS_PYTHON_ONLY = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"]
 
 
 @needs_postconf
-@pytest.mark.xfail(strict=True, reason="bug: MainCf splits lines with str.splitlines(), which also "
-                   "breaks at \\v \\f \\x1c-\\x1e \\x85 U+2028 U+2029 and a lone \\r; Postfix breaks "
-                   "only at \\n")
 @pytest.mark.parametrize("separator", LINE_BREAKS_PYTHON_ONLY, ids=repr)
 def test_only_newline_ends_a_line_as_in_postfix(separator):
     text = f"# old limit{separator}message_size_limit = 5\nmyhostname = mail.example.org\n"
@@ -473,11 +475,13 @@ def test_only_newline_ends_a_line_as_in_postfix(separator):
         "message_size_limit") == "10240000"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: values.check_text refuses only ASCII controls, so C1 "
-                   "controls and Unicode line separators pass, and the wizard's own reader then "
-                   "sees an injected parameter")
-@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029"], ids=repr)
-def test_unicode_line_separators_are_refused(separator):
+@pytest.mark.parametrize("value", ["x\x85mynetworks = 0.0.0.0/0", "x\u2028mynetworks = 0.0.0.0/0",
+                                   "x\u2029mynetworks = 0.0.0.0/0", "x\x9b31mred", "x\x80"], ids=repr)
+def test_c1_controls_and_unicode_line_separators_are_refused(value):
     doc = MainCf.parse("myhostname = mail.example.org\n")
-    with pytest.raises(ValueError):
-        doc.edited({"myhostname": f"x{separator}mynetworks = 0.0.0.0/0"})
+    try:
+        new = doc.edited({"myhostname": value})
+    except ValueError:
+        return
+    assert [e.name for e in MainCf.parse(new).entries] == ["myhostname"]
+    pytest.fail(f"{value!r} was accepted")

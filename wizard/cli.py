@@ -169,7 +169,7 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
               for c in plan.changes]
     outcome = transaction.apply(writes, target(args, server, preset.settings), backup_dir(args),
-                                reload=not args.no_reload)
+                                reload=not option(args, "no_reload", False))
     report(outcome, out)
     out.line(f"Undo with: postfix-wizard rollback {outcome.backup.id}"
              + dirs_options(args))
@@ -223,7 +223,10 @@ def describe(server: Server, out: Output) -> None:
              + (f" via Dovecot ({sasl.socket})" if sasl.type else ""))
     for service, name, value in server.managed_overrides():
         out.line(f"  master.cf line {service.line}: service {service.name} overrides {name}={value}")
-    out.line(f"Dovecot {server.dovecot_version or '(not found)'}: {server.dovecot_dir}", "bold")
+    if server.dovecot is None:
+        out.line(f"Dovecot: {server.dovecot_problem.message}", "bold")
+    else:
+        out.line(f"Dovecot {server.dovecot_version}: {server.dovecot_dir}", "bold")
 
 
 def run_presets(args: argparse.Namespace, out: Output) -> int:
@@ -246,22 +249,22 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
     for backup in sets:
-        out.line(f"{backup.id}  {backup.created}  {backup.reason}", "bold")
+        state = "" if backup.completed else "  (not applied: the apply failed and was undone)"
+        out.line(f"{backup.id}  {backup.created}  {backup.reason}{state}", "bold")
         for entry in backup.entries:
             out.line(f"  {entry['path']}  ({entry['size']} bytes, mode {entry['mode']})")
     return EXIT_OK
 
 
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
-    sets = writer.backup_sets(backup_dir(args))
-    chosen = args.id or (sets[-1].id if sets else None)
-    if chosen and not confirm(f"Restore backup set {chosen}?", args):
+    chosen = transaction.find_backup(backup_dir(args), args.id).id
+    if not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
     server_dirs = transaction.Target(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                                      option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
     restored, outcome = transaction.rollback(server_dirs, backup_dir(args), chosen,
-                                             reload=not args.no_reload)
+                                             reload=not option(args, "no_reload", False))
     out.line(f"Restored backup set {restored.id}.", "green")
     report(outcome, out)
     return EXIT_OK
@@ -295,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         if option(args, "demo", False):
             with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
                 vars(args).update(demo_dirs(Path(workdir)))
+                args.no_reload = True     # the demo's daemons would be this machine's own
                 out.line("Demo: working on a temporary copy of a stock Debian 12 configuration.")
                 return dispatch(args, out)
         return dispatch(args, out)

@@ -28,6 +28,7 @@ from glob import glob
 from pathlib import Path
 
 from .errors import ConfigError
+from .textfile import read_text, split_lines
 
 WHITE = " \t"
 _KEY = re.compile(r"([^ \t=]*)[ \t]*(.*)", re.S)
@@ -105,15 +106,6 @@ def _sections_in(section: Section):
 
 
 # ---------------------------------------------------------------- parsing
-
-
-def split_lines(text: str) -> list[str]:
-    """The physical lines, each with its ending (CRLF kept; the last may have none)."""
-    # Not str.splitlines: it also breaks on \r, \f, \x1c, \u2028…, which Dovecot does not,
-    # and our line numbers must match doveconf's.
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    return lines + [parts[-1]] if parts[-1] else lines
 
 
 def _body(raw: str) -> str:
@@ -328,7 +320,7 @@ def check_value(what: str, value: object, *, empty_ok: bool = False) -> None:
         refuse("it is not text")
     if not value and not empty_ok:
         refuse("it is empty")
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+    if not value.isprintable():
         refuse("it contains a control character")
     if any(char.isspace() for char in value):
         refuse("it contains whitespace")
@@ -377,16 +369,6 @@ def installed_dovecot_version() -> str | None:
         return None
     words = run.stdout.split()
     return words[0] if run.returncode == 0 and words else None
-
-
-def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(path, None, f"cannot be read ({error.strerror})",
-                          "Run the wizard as root or check the file's permissions") from None
-    # surrogateescape keeps bytes that are not UTF-8 exactly; write back with the same handler
-    return data.decode("utf-8", errors="surrogateescape")
 
 
 class DovecotConfig:

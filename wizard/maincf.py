@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import values
 from .errors import ConfigError
+from .textfile import read_text, split_lines
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ASSIGN = re.compile(r"(?P<name>[^\s=]+)\s*=[ \t]*(?P<value>.*)")
@@ -47,13 +48,13 @@ class MainCf:
 
     @classmethod
     def parse(cls, text: str, path: Path | str | None = None) -> MainCf:
-        doc = cls(Path(path) if path else None, text.splitlines(keepends=True))
+        doc = cls(Path(path) if path else None, split_lines(text))
         doc._index()
         return doc
 
     @classmethod
     def load(cls, path: Path) -> MainCf:
-        return cls.parse(read_config_text(path), path)
+        return cls.parse(read_text(path), path)
 
     def render(self) -> str:
         return "".join(self.lines)
@@ -156,7 +157,7 @@ class MainCf:
         first = self.lines[entry.start]
         text = _strip_eol(first)
         prefix = re.match(r"[^\s=]+\s*=[ \t]*", text).group()
-        if prefix.endswith("=") and not entry.value:
+        if prefix.endswith(" ="):        # `name =` with the value on the next lines
             prefix += " "
         kept = [line for line in self.lines[entry.start + 1:entry.end] if _is_skipped(_strip_eol(line))]
         return [prefix + value + first[len(text):]] + kept
@@ -169,17 +170,4 @@ def _check_assignment(name: str, value: str) -> None:
     if not _NAME.fullmatch(name):
         raise ValueError(f"'{name}' is not a valid parameter name")
     values.check_text(value)
-
-
-def read_config_text(path: Path) -> str:
-    """Read a configuration file as text, refusing what is not a readable regular file."""
-    try:
-        if not path.is_file():
-            kind = "missing" if not path.exists() else "not a regular file"
-            raise ConfigError(path, None, f"the file is {kind}",
-                              "Point the wizard at the directory that holds it")
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(path, None, f"cannot be read ({error.strerror})") from None
-    # surrogateescape keeps any byte that is not UTF-8 (a Latin-1 comment) exactly as it was
-    return data.decode("utf-8", errors="surrogateescape")
+    values.check_references(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .maincf import read_config_text
+from .textfile import read_text
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def parse(text: str) -> list[Service]:
 
 
 def load(path: Path) -> list[Service]:
-    return parse(read_config_text(path))
+    return parse(read_text(path))
 
 
 def smtpd_services(services: list[Service]) -> list[Service]:

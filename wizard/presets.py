@@ -16,7 +16,7 @@ from typing import Any
 
 import tomlkit
 from pydantic import ValidationError
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
 from .errors import ConfigError
 from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
@@ -65,6 +65,14 @@ def load(path: Path) -> Preset:
     except ParseError as error:
         raise PresetError(path, error.line, f"is not valid TOML ({_reason(error)})",
                           "Correct the TOML syntax") from None
+    except KeyAlreadyPresent as error:
+        key = re.search(r'"(.+?)"', str(error))
+        raise PresetError(path, _last_line_of(text, key.group(1)) if key else None,
+                          f"sets {key.group(1) if key else 'a key'} twice",
+                          "Keep one of the two lines") from None
+    except TOMLKitError as error:
+        raise PresetError(path, None, f"is not valid TOML ({error})",
+                          "Correct the TOML syntax") from None
     data = document.unwrap()
     header = _header(path, text, data)
     settings = Settings(limits=_section(path, text, data, "limits", Limits),
@@ -98,9 +106,12 @@ def _reason(error: ParseError) -> str:
 
 def _header(path: Path, text: str, data: dict) -> dict:
     unknown = set(data) - {"preset", *TABLES}
-    for table in sorted(unknown):
-        raise PresetError(path, _line_of(text, None, table), f"unknown table [{table}]",
-                          _suggest(table, ["preset", *TABLES], "Tables are [preset], [limits], [sasl]"))
+    for name in sorted(unknown):
+        if not isinstance(data[name], dict):
+            raise PresetError(path, _line_of(text, "", name), f"{name} stands outside any table",
+                              f"Put it under [limits] or [sasl]")
+        raise PresetError(path, _line_of(text, None, name), f"unknown table [{name}]",
+                          _suggest(name, ["preset", *TABLES], "Tables are [preset], [limits], [sasl]"))
     header = data.get("preset", {})
     if not isinstance(header, dict):
         raise PresetError(path, _line_of(text, None, "preset"), "'preset' must be a table",
@@ -109,7 +120,8 @@ def _header(path: Path, text: str, data: dict) -> dict:
         if key not in HEADER_KEYS:
             raise PresetError(path, _line_of(text, "preset", key), f"unknown key preset.{key}",
                               _suggest(key, HEADER_KEYS, "Keys of [preset]: name, description, format"))
-    if header.get("format", FORMAT) != FORMAT:
+    form = header.get("format", FORMAT)
+    if type(form) is not int or form != FORMAT:
         raise PresetError(path, _line_of(text, "preset", "format"),
                           f"preset.format is {header['format']!r}; this wizard reads format {FORMAT}",
                           "Use a preset written for format 1, or a newer postfix-wizard")
@@ -135,13 +147,11 @@ def _section(path: Path, text: str, data: dict, table: str, model: type) -> Any:
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0])
+        # A value error carries its own fix (from the field's rule); a type error gets one here.
+        is_value_error = first["type"] == "value_error"
         raise PresetError(path, _line_of(text, table, key), f"{table}.{key}: "
-                          f"{_pydantic_reason(first)}", _type_fix(TABLES[table][key])) from None
-
-
-def _pydantic_reason(error: dict) -> str:
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
+                          f"{first['msg'].removeprefix('Value error, ')}",
+                          "" if is_value_error else _type_fix(TABLES[table][key])) from None
 
 
 def _type_fix(param: Param) -> str:
@@ -151,7 +161,10 @@ def _type_fix(param: Param) -> str:
                 "time": 'a quoted time, like "60s"',
                 "bool": "true or false, without quotes",
                 "words": 'a list of quoted words, like ["plain", "login"]'}
-    return "Write " + examples.get(param.kind, 'a quoted string, like "' + (param.default or "x") + '"')
+    if param.kind == "choice":
+        return "Write one of: " + ", ".join(f'"{c}"' for c in param.choices)
+    example = f', like "{param.default}"' if param.default else ""
+    return "Write " + examples.get(param.kind, "a quoted string" + example)
 
 
 def _suggest(word: str, choices, fallback: str) -> str:
@@ -159,9 +172,15 @@ def _suggest(word: str, choices, fallback: str) -> str:
     return f"Did you mean '{close[0]}'?" if close else fallback
 
 
+def _last_line_of(text: str, key: str) -> int | None:
+    lines = [n for n, line in enumerate(text.splitlines(), start=1)
+             if re.match(rf'\s*["\']?{re.escape(key)}["\']?\s*=', line)]
+    return lines[-1] if lines else None
+
+
 def _line_of(text: str, table: str | None, key: str) -> int | None:
     """The line where `key` is set in [table] (or where [key] opens, for table None)."""
-    current = None
+    current = ""           # the top level, before any [table]
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         header = re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?", stripped)
@@ -216,8 +235,7 @@ def _comments(param: Param) -> list[str]:
     facts = [f"{where}: {param.name}"]
     if param.unit:
         facts.append(f"unit: {param.unit}")
-    if param.default:
-        facts.append(f"default: {param.default}")
+    facts.append(f"default: {param.default or '(none)'}")
     return [param.help, "; ".join(facts)]
 
 

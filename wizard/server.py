@@ -31,6 +31,7 @@ class Server:
     def load(cls, postfix_dir: Path = DEFAULT_POSTFIX_DIR,
              dovecot_dir: Path = DEFAULT_DOVECOT_DIR) -> Server:
         main = MainCf.load(postfix_dir / "main.cf")
+        main.check_editable()
         master_path = postfix_dir / "master.cf"
         services = mastercf.load(master_path) if master_path.exists() else []
         dovecot, problem = None, None
@@ -104,6 +105,8 @@ class Server:
         current = self.current()
         limits = current.limits.model_copy(update=desired.limits.model_dump(exclude_none=True))
         sasl = current.sasl.model_copy(update=desired.sasl.model_dump(exclude_none=True))
+        if desired.sasl.enabled and sasl.type is None:
+            sasl = sasl.model_copy(update={"type": "dovecot"})   # the SASL this wizard sets up
         if sasl.type == "dovecot":
             guide = {k: v for k, v in GUIDE_SASL.items() if getattr(sasl, k) is None}
             sasl = sasl.model_copy(update=guide)

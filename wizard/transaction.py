@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import writer
+from .errors import WizardError
 from .writer import BackupSet, Lock, WriteError, crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
@@ -225,6 +226,7 @@ def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool,
         raise WriteError(f"{problem}; every file was put back as it was"
                          + (f" ({', '.join(undone)})" if undone else "")) from None
     crash_point("before-done")
+    backup.mark_completed()
     writer.clear_journal(backup_dir)
     crash_point("done")
     return outcome
@@ -263,6 +265,7 @@ def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir:
 def _undo(backup: BackupSet, journal: dict, target: Target) -> list[str]:
     """Put every file of the backup set back to its old bytes; reload what had been reloaded."""
     restored = []
+    backup.mark_completed(False)
     for entry in backup.entries:
         path = Path(entry["path"])
         stored = backup.stored(entry)
@@ -299,22 +302,30 @@ def recover_if_needed(backup_dir: Path) -> list[str]:
         return recover(backup_dir)
 
 
+def find_backup(backup_dir: Path, set_id: str | None) -> BackupSet:
+    """A backup set by id, or the latest of a transaction that completed."""
+    sets = writer.backup_sets(backup_dir)
+    completed = [s for s in sets if s.completed]
+    if set_id is None and not completed:
+        raise WizardError(f"{backup_dir} holds no backup set of a completed apply; there is "
+                          "nothing to roll back to")
+    chosen = completed[-1] if set_id is None else next((s for s in sets if s.id == set_id), None)
+    if chosen is None:
+        raise WizardError(f"no backup set '{set_id}' in {backup_dir}; see 'postfix-wizard backups'")
+    return chosen
+
+
 def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
              reload: bool = True) -> tuple[BackupSet, Outcome]:
     """Restore a backup set (the latest by default) as a transaction of its own."""
-    sets = writer.backup_sets(backup_dir)
-    if not sets:
-        raise WriteError(f"{backup_dir} holds no backup sets; there is nothing to roll back to")
-    chosen = sets[-1] if set_id is None else next((s for s in sets if s.id == set_id), None)
-    if chosen is None:
-        raise WriteError(f"no backup set '{set_id}' in {backup_dir}; see 'postfix-wizard backups'")
+    chosen = find_backup(backup_dir, set_id)
     writes = []
     for entry in chosen.entries:
         stored = chosen.stored(entry)
         data = stored.read_bytes()
         if writer.sha256(data) != entry["sha256"]:
-            raise WriteError(f"backup {chosen.id}: {entry['stored']} does not match its manifest "
-                             "checksum; refusing to restore it")
+            raise WizardError(f"backup {chosen.id}: {entry['stored']} does not match its manifest "
+                              "checksum; refusing to restore it. Nothing was written")
         path = Path(entry["path"])
         writes.append(Write(path, path.read_bytes(), data, like=stored))
     outcome = apply(writes, target, backup_dir, reload=reload, reason=f"rollback to {chosen.id}",

@@ -21,7 +21,7 @@ _SIZE_FACTORS = {
     "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
     "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BARE_DOLLAR = re.compile(r"\$(?![A-Za-z0-9_{$])")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 _TABLE = re.compile(r"[a-z][a-z0-9_]*:\S.*")
 _HOSTNAME = re.compile(r"\.?[A-Za-z0-9*]([A-Za-z0-9*-]*[A-Za-z0-9*])?(\.[A-Za-z0-9*]([A-Za-z0-9*-]*[A-Za-z0-9*])?)*")
@@ -29,7 +29,7 @@ _HOSTNAME = re.compile(r"\.?[A-Za-z0-9*]([A-Za-z0-9*-]*[A-Za-z0-9*])?(\.[A-Za-z0
 
 def check_text(value: str, *, allow_spaces: bool = True, allow_hash: bool = False) -> str:
     """Refuse text that would become a new line, key or comment in a configuration file."""
-    if _CONTROL.search(value):
+    if not value.isprintable():
         raise ValueError("contains a control character or line break; type the value on one line")
     if value != value.strip():
         raise ValueError("starts or ends with a space; remove the surrounding spaces")
@@ -40,6 +40,14 @@ def check_text(value: str, *, allow_spaces: bool = True, allow_hash: bool = Fals
                          "remove it")
     if value.count("{") != value.count("}"):
         raise ValueError("has unbalanced braces '{' and '}'")
+    return value
+
+
+def check_references(value: str) -> str:
+    """A lone `$` makes Postfix stop with 'empty macro name'; a literal dollar is `$$`."""
+    if _BARE_DOLLAR.search(value.replace("$$", "")):
+        raise ValueError("has a '$' that starts no parameter name; write $name, or $$ for a "
+                         "literal dollar sign")
     return value
 
 
@@ -184,7 +192,7 @@ def _check_bracketed(text: str) -> None:
 
 def check_address_list(value: str) -> list[str]:
     """Postfix stops matching at a bad entry, so one bad entry breaks the whole list."""
-    check_text(value)
+    check_references(check_text(value))
     items = split_list(value)
     for item in items:
         check_address_item(item)

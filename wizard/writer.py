@@ -21,6 +21,7 @@ from .errors import WizardError
 
 DEFAULT_BACKUP_DIR = Path("/var/backups/postfix-wizard")
 MANIFEST = "manifest.json"
+COMPLETED = "COMPLETED"
 JOURNAL = "journal.json"
 LOCK = ".lock"
 TEMP_MARK = ".postfix-wizard."
@@ -67,6 +68,9 @@ def write_file_atomically(path: Path, data: bytes, like: Path | None = None,
         if crash_prefix:
             crash_point(f"{crash_prefix}-before-rename")
         os.rename(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -134,6 +138,19 @@ class BackupSet:
     @property
     def reason(self) -> str:
         return self.entries[0]["reason"] if self.entries else ""
+
+    @property
+    def completed(self) -> bool:
+        """The transaction that made this set finished; an undone one's set is kept but marked."""
+        return (self.directory / COMPLETED).exists()
+
+    def mark_completed(self, done: bool = True) -> None:
+        marker = self.directory / COMPLETED
+        if done:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+        fsync_directory(self.directory)
 
     def stored(self, entry: dict) -> Path:
         return self.directory / entry["stored"]
