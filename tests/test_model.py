@@ -25,7 +25,7 @@ def test_model_covers_the_eight_dos_directives_and_related_limits():
 def test_every_field_has_help_and_a_default():
     for param in [*LIMIT_PARAMS.values(), *SASL_PARAMS.values()]:
         assert param.help.endswith(".") and len(param.help) < 100, param.name
-        assert param.kind
+        assert param.kind and param.title and len(param.title) <= 36, param.name
 
 
 @pytest.mark.skipif(not shutil.which("postconf"), reason="Postfix is not installed")

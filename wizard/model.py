@@ -30,6 +30,7 @@ class Param:
     maximum: int = values.INT_MAX
     file: Literal["main.cf", "dovecot"] = "main.cf"
     choices: tuple[str, ...] = ()   # allowed words for "choice" and "words"
+    title: str = ""                 # a short label for the screens
 
     def parse(self, text: str) -> Any:
         """Turn what a user typed into the field's value, or raise ValueError."""
@@ -170,63 +171,63 @@ class Limits(StrictModel):
     """main.cf limits against denial of service (RHEL 9 hardening guide, section 8.2, and related)."""
 
     smtpd_client_connection_rate_limit: Annotated[Count, _p(
-        "smtpd_client_connection_rate_limit", "count", "0",
+        "smtpd_client_connection_rate_limit", "count", "0", title="Connection rate per client", help=
         "Connections one client may open per time unit; 0 means no limit.", unit=RATE_UNIT)] = None
     anvil_rate_time_unit: Annotated[Text, _p(
-        "anvil_rate_time_unit", "time", "60s",
+        "anvil_rate_time_unit", "time", "60s", title="Rate time unit", help=
         "The time window over which every client rate limit is counted.", minimum=1)] = None
     smtpd_client_event_limit_exceptions: Annotated[Text, _p(
         "smtpd_client_event_limit_exceptions", "addresses",
-        "${smtpd_client_connection_limit_exceptions:$mynetworks}",
-        "Clients never rate- or count-limited, e.g. $mynetworks; keep your own networks here.")] = None
+        "${smtpd_client_connection_limit_exceptions:$mynetworks}", title="Clients never limited",
+        help="Clients never rate- or count-limited, e.g. $mynetworks; keep your own networks here.")] = None
     smtpd_client_message_rate_limit: Annotated[Count, _p(
-        "smtpd_client_message_rate_limit", "count", "0",
+        "smtpd_client_message_rate_limit", "count", "0", title="Message rate per client", help=
         "Messages (MAIL FROM commands) one client may send per time unit; 0 means no limit.",
         unit=RATE_UNIT)] = None
     default_process_limit: Annotated[Count, _p(
-        "default_process_limit", "count", "100",
+        "default_process_limit", "count", "100", title="Process limit per service", help=
         "Most processes of each service (smtpd included) unless master.cf sets its own maxproc.",
         unit="processes", minimum=1)] = None
     queue_minfree: Annotated[Count, _p(
-        "queue_minfree", "size", "0",
+        "queue_minfree", "size", "0", title="Free queue space required", help=
         "Free space the queue file system must keep; below it smtpd refuses mail (452).",
         unit="bytes", maximum=values.LONG_MAX)] = None
     header_size_limit: Annotated[Count, _p(
-        "header_size_limit", "size", "102400",
+        "header_size_limit", "size", "102400", title="Header size limit", help=
         "Most bytes of message headers kept; the excess is discarded.", unit="bytes", minimum=1,
         maximum=values.LONG_MAX)] = None
     message_size_limit: Annotated[Count, _p(
-        "message_size_limit", "size", "10240000",
+        "message_size_limit", "size", "10240000", title="Message size limit", help=
         "Largest message accepted, envelope included; 0 means no limit.", unit="bytes",
         maximum=values.LONG_MAX)] = None
     smtpd_client_connection_count_limit: Annotated[Count, _p(
-        "smtpd_client_connection_count_limit", "count", "50",
+        "smtpd_client_connection_count_limit", "count", "50", title="Simultaneous connections per client", help=
         "Connections one client may hold open at the same time; 0 means no limit.",
         unit="connections")] = None
     smtpd_client_recipient_rate_limit: Annotated[Count, _p(
-        "smtpd_client_recipient_rate_limit", "count", "0",
+        "smtpd_client_recipient_rate_limit", "count", "0", title="Recipient rate per client", help=
         "Recipients (RCPT TO) one client may send per time unit; 0 means no limit.",
         unit=RATE_UNIT)] = None
     smtpd_client_new_tls_session_rate_limit: Annotated[Count, _p(
-        "smtpd_client_new_tls_session_rate_limit", "count", "0",
+        "smtpd_client_new_tls_session_rate_limit", "count", "0", title="New TLS sessions per client", help=
         "New TLS sessions (not resumed) one client may start per time unit; 0 means no limit.",
         unit=RATE_UNIT)] = None
     smtpd_client_auth_rate_limit: Annotated[Count, _p(
-        "smtpd_client_auth_rate_limit", "count", "0",
+        "smtpd_client_auth_rate_limit", "count", "0", title="AUTH attempts per client", help=
         "AUTH attempts one client may make per time unit; 0 means no limit.",
         unit=RATE_UNIT)] = None
     smtpd_error_sleep_time: Annotated[Text, _p(
-        "smtpd_error_sleep_time", "time", "1s",
+        "smtpd_error_sleep_time", "time", "1s", title="Delay after errors", help=
         "Pause before each error reply once a client has made a few errors.")] = None
     smtpd_soft_error_limit: Annotated[Count, _p(
-        "smtpd_soft_error_limit", "count", "10",
+        "smtpd_soft_error_limit", "count", "10", title="Soft error limit", help=
         "Errors after which smtpd slows down its replies to a client.", unit="errors")] = None
     smtpd_hard_error_limit: Annotated[Count, _p(
-        "smtpd_hard_error_limit", "count", "${stress?{1}:{20}}",
+        "smtpd_hard_error_limit", "count", "${stress?{1}:{20}}", title="Hard error limit", help=
         "Errors after which smtpd disconnects a client (1 under stress).", unit="errors",
         minimum=1)] = None
     smtpd_junk_command_limit: Annotated[Count, _p(
-        "smtpd_junk_command_limit", "count", "${stress?{1}:{100}}",
+        "smtpd_junk_command_limit", "count", "${stress?{1}:{100}}", title="Junk command limit", help=
         "NOOP, VRFY, ETRN or RSET commands allowed before the error count grows.",
         unit="commands", minimum=1)] = None
 
@@ -235,49 +236,49 @@ class Sasl(StrictModel):
     """SMTP AUTH through Dovecot SASL (RHEL 9 hardening guide, section 8.3)."""
 
     enabled: Annotated[bool | None, _p(
-        "smtpd_sasl_auth_enable", "bool", "no",
+        "smtpd_sasl_auth_enable", "bool", "no", title="SMTP AUTH", help=
         "Offer SMTP AUTH so your users can log in to send mail.")] = None
     type: Annotated[Literal["dovecot"] | None, _p(
-        "smtpd_sasl_type", "choice", "cyrus",
+        "smtpd_sasl_type", "choice", "cyrus", title="SASL implementation", help=
         "The SASL implementation Postfix asks; the wizard sets up Dovecot.",
         choices=("dovecot",))] = None
     socket: Annotated[Literal["unix", "tcp"] | None, _p(
-        "smtpd_sasl_path", "choice", "smtpd",
+        "smtpd_sasl_path", "choice", "smtpd", title="Socket kind", help=
         "How Postfix reaches Dovecot: a UNIX socket in the queue directory, or TCP.",
         choices=("unix", "tcp"))] = None
     path: Annotated[Text, _p(
-        "smtpd_sasl_path", "path", "smtpd",
+        "smtpd_sasl_path", "path", "smtpd", title="Socket path", help=
         "UNIX socket, relative to queue_directory so it works inside the chroot (private/auth).")] = None
     mode: Annotated[Text, _p(
-        "unix_listener mode", "mode", "0600",
+        "unix_listener mode", "mode", "0600", title="Socket mode", help=
         "Permissions of Dovecot's socket; Postfix must be able to read and write it.",
         file="dovecot")] = None
     user: Annotated[Text, _p(
-        "unix_listener user", "name", "",
+        "unix_listener user", "name", "", title="Socket owner", help=
         "Owner of Dovecot's socket; usually postfix.", file="dovecot")] = None
     group: Annotated[Text, _p(
-        "unix_listener group", "name", "",
+        "unix_listener group", "name", "", title="Socket group", help=
         "Group of Dovecot's socket; usually postfix.", file="dovecot")] = None
     address: Annotated[Text, _p(
-        "inet_listener address", "address", "",
+        "inet_listener address", "address", "", title="Dovecot address", help=
         "TCP: the address Dovecot listens on and Postfix connects to; keep it 127.0.0.1.",
         file="dovecot")] = None
     port: Annotated[Count, _p(
-        "inet_listener port", "port", "",
+        "inet_listener port", "port", "", title="Dovecot port", help=
         "TCP: the port of Dovecot's auth listener.", minimum=1, maximum=65535, file="dovecot")] = None
     mechanisms: Annotated[list[str] | None, _p(
-        "auth_mechanisms", "words", "plain",
+        "auth_mechanisms", "words", "plain", title="Mechanisms", help=
         "Login methods Dovecot offers; plain and login suit nearly every mail client.",
         file="dovecot", choices=MECHANISMS)] = None
     security_options: Annotated[list[str] | None, _p(
-        "smtpd_sasl_security_options", "words", "noanonymous",
+        "smtpd_sasl_security_options", "words", "noanonymous", title="Options before STARTTLS", help=
         "Mechanism filter before STARTTLS; noplaintext keeps passwords off unencrypted links.",
         choices=SECURITY_OPTIONS)] = None
     tls_security_options: Annotated[list[str] | None, _p(
-        "smtpd_sasl_tls_security_options", "words", "$smtpd_sasl_security_options",
+        "smtpd_sasl_tls_security_options", "words", "$smtpd_sasl_security_options", title="Options after STARTTLS", help=
         "Mechanism filter after STARTTLS; noanonymous is usual.", choices=SECURITY_OPTIONS)] = None
     tls_auth_only: Annotated[bool | None, _p(
-        "smtpd_tls_auth_only", "bool", "no",
+        "smtpd_tls_auth_only", "bool", "no", title="AUTH only after STARTTLS", help=
         "Offer AUTH only after STARTTLS, so passwords never cross the network in clear.")] = None
 
 
