@@ -87,6 +87,8 @@ DOVEADM = "/usr/bin/doveadm"
 DOVECONF = "/usr/bin/doveconf"
 OPENSSL = "/usr/bin/openssl"
 STOCK_MASTER_CF = "/etc/postfix/master.cf"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRESETS_DIR = REPO_ROOT / "presets"
 TMP_PREFIX = "mpair-"
 
 DOMAIN = "test.example"
@@ -311,12 +313,18 @@ class MailPair:
 
     def __init__(self, logdir=None, sasl: "str | None" = "unix", main_cf_extra: dict = None,
                  auth_mechanisms: str = "plain login", dovecot_extra: str = "",
-                 chroot: "bool | None" = None, autostart: bool = True, keep: bool = None):
+                 chroot: "bool | None" = None, autostart: bool = True, keep: bool = None,
+                 configure_sasl: bool = True):
         if sasl not in ("unix", "tcp", None):
             raise ValueError("sasl must be 'unix', 'tcp' or None")
         cleanup_stale()
         self.logdir = Path(logdir) if logdir else None
         self.sasl = sasl
+        # False: start with NO SASL at all (main.cf without smtpd_sasl_*, Dovecot with an
+        # empty `service auth {}`), so that the wizard's apply is what sets SASL up.
+        # `sasl` then only says which kind the test expects (auth_port is reserved for tcp).
+        self.configure_sasl = configure_sasl
+        self.wizard_runs: "list[tuple[list[str], int, str, str]]" = []
         self.autostart = autostart
         self.keep = bool(os.environ.get("MAILPAIR_KEEP")) if keep is None else keep
         # short private root (unix socket paths are limited to 107 bytes; pytest's
@@ -331,6 +339,11 @@ class MailPair:
         self.vmail_dir = self.root / "vmail"
         self.dovecot_dir = self.root / "dc"
         self.dovecot_conf = self.dovecot_dir / "dovecot.conf"
+        # base_dir and state_dir live outside the configuration directory, as on a real
+        # server (/run/dovecot, /var/lib/dovecot): the wizard copies dovecot_dir to stage.
+        self.dovecot_base_dir = self.root / "dcrun"
+        self.dovecot_state_dir = self.root / "dcstate"
+        self.backup_dir = self.root / "backups"
         self.postfix_log = self.root / "postfix.log"
         self.dovecot_log = self.root / "dovecot.log"
         self.smtp_port = free_port()
@@ -451,7 +464,7 @@ class MailPair:
             "delay_warning_time": "0",
             "smtpd_banner": "$myhostname ESMTP",
         }
-        if self.sasl:
+        if self.sasl and self.configure_sasl:
             base.update({
                 "smtpd_sasl_auth_enable": "yes",
                 "smtpd_sasl_type": "dovecot",
@@ -481,12 +494,12 @@ class MailPair:
         if extra is not None:
             self._dovecot_args["extra"] = extra
         if listener is None:
-            listener = self.dovecot_listener() if self.sasl else ""
+            listener = self.dovecot_listener() if self.sasl and self.configure_sasl else ""
         d = self.dovecot_dir
         text = f"""# private test Dovecot (tests/harness.py)
 protocols =
-base_dir = {d}/run
-state_dir = {d}/state
+base_dir = {self.dovecot_base_dir}
+state_dir = {self.dovecot_state_dir}
 log_path = {self.dovecot_log}
 ssl = no
 auth_mechanisms = {self._dovecot_args['auth_mechanisms']}
@@ -607,19 +620,35 @@ service auth {{
         out.close()
         _record_proc(self.root / "dovecot-master.proc", self._dovecot.pid)
 
+        expect = self._configured_listener()
+
         def ready():
             if self._dovecot.poll() is not None:
                 return True
-            if self.sasl == "unix":
+            if expect == "unix":
                 return self.auth_socket.exists()
-            if self.sasl == "tcp":
+            if expect == "tcp":
                 return _port_open(self.auth_port)
-            return (self.dovecot_dir / "run" / "master.pid").exists()
+            return (self.dovecot_base_dir / "master.pid").exists()
         up = _wait(ready, timeout)
         ok = up and self._dovecot.poll() is None
         if not ok and check:
             raise DaemonStartError("Dovecot did not start\n" + self.format_logs())
         return ok
+
+    def _configured_listener(self) -> "str | None":
+        """'unix'/'tcp' when dovecot.conf (as written now) has the listener start_dovecot()
+        should wait for, else None (then it waits for master.pid only)."""
+        if not self.sasl:
+            return None
+        if self.configure_sasl:
+            return self.sasl
+        text = _sh([DOVECONF, "-c", str(self.dovecot_conf), "-n"]).stdout
+        if str(self.auth_socket) in text:
+            return "unix"
+        if self.auth_port and re.search(rf"(?m)^\s*port = {self.auth_port}\s*$", text):
+            return "tcp"
+        return None
 
     def postfix_running(self) -> bool:
         return self._master is not None and self._master.poll() is None
@@ -801,20 +830,110 @@ service auth {{
             if len(lines) > tail:
                 lines = [f"... ({len(lines) - tail} earlier lines)"] + lines[-tail:]
             return "\n".join(lines)
+        runs = ""
+        for args, rc, out, err in self.wizard_runs[-4:]:
+            runs += (f"----- wizard {' '.join(args[:3])} ... -> exit {rc} -----\n"
+                     f"{last(out + err)}\n")
         return (f"\n===== private pair {self.root} (smtp 127.0.0.1:{self.smtp_port}"
                 f", auth {self.sasl}:{self.auth_port or self.auth_socket}) =====\n"
                 f"----- postfix log -----\n{last(self.postfix_logs(since))}\n"
-                f"----- dovecot log -----\n{last(self.dovecot_logs(since))}\n")
+                f"----- dovecot log -----\n{last(self.dovecot_logs(since))}\n" + runs)
+
+    # -- the wizard's real command line -----------------------------------------
+
+    def wizard(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run `python -m wizard ARGS --postfix-dir .. --dovecot-dir .. --backup-dir ..`
+        (the real CLI, in a subprocess, from the repository root) on this pair.
+        The run is recorded and shown by format_logs()."""
+        argv = [*args, "--postfix-dir", str(self.postfix_dir), "--dovecot-dir",
+                str(self.dovecot_dir), "--backup-dir", str(self.backup_dir)]
+        env = dict(os.environ, NO_COLOR="1",
+                   PATH=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
+        r = _sh([sys.executable, "-m", "wizard", *argv], cwd=str(REPO_ROOT), env=env,
+                timeout=timeout, stdin=subprocess.DEVNULL)
+        self.wizard_runs.append((argv, r.returncode, r.stdout, r.stderr))
+        # the wizard rewrote main.cf just now; see _age_config()
+        self._age_config()
+        return r
+
+    def apply_preset(self, preset, reload: bool = True, expect: "int | None" = 0
+                     ) -> subprocess.CompletedProcess:
+        """`wizard apply --preset PRESET --yes [--no-reload]`; asserts the exit status
+        (unless expect=None) with the wizard's output and the daemon logs."""
+        args = ["apply", "--preset", str(preset), "--yes"] + ([] if reload else ["--no-reload"])
+        r = self.wizard(*args)
+        if expect is not None and r.returncode != expect:
+            raise AssertionError(f"wizard apply --preset {preset}: exit {r.returncode}, "
+                                 f"expected {expect}\n{r.stdout}{r.stderr}")
+        return r
+
+    def rollback(self, set_id: str = None, reload: bool = True, expect: "int | None" = 0
+                 ) -> subprocess.CompletedProcess:
+        """`wizard rollback [ID] --yes [--no-reload]`."""
+        args = ["rollback"] + ([set_id] if set_id else []) + ["--yes"] + \
+            ([] if reload else ["--no-reload"])
+        r = self.wizard(*args)
+        if expect is not None and r.returncode != expect:
+            raise AssertionError(f"wizard rollback: exit {r.returncode}, expected {expect}\n"
+                                 f"{r.stdout}{r.stderr}")
+        return r
+
+    def write_preset(self, path, base: "str | None" = None, limits: dict = None,
+                     sasl: dict = None, name: str = None) -> Path:
+        """Write a preset file derived from a shipped one (tomlkit, comments kept).
+
+        base: a shipped preset's name (or a path) or None for an empty one; limits/sasl:
+        keys to set in [limits]/[sasl] (value None deletes the key).  When the result uses
+        a TCP socket, `port` becomes this pair's private auth_port (reserved on demand)."""
+        import tomlkit
+        if base is None:
+            doc = tomlkit.document()
+            doc["preset"] = {"format": 1}
+        else:
+            src = Path(base) if ("/" in str(base) or str(base).endswith(".toml")) \
+                else PRESETS_DIR / f"{base}.toml"
+            doc = tomlkit.parse(src.read_text())
+        doc["preset"]["name"] = name or Path(str(path)).stem
+        for table, values in (("limits", limits), ("sasl", sasl)):
+            if not values:
+                continue
+            if table not in doc:
+                doc[table] = tomlkit.table()
+            for k, v in values.items():
+                if v is None:
+                    doc[table].pop(k, None)
+                else:
+                    doc[table][k] = v
+        if "sasl" in doc and doc["sasl"].get("socket") == "tcp":
+            if self.auth_port is None:
+                self.auth_port = free_port()
+            doc["sasl"]["port"] = self.auth_port
+        path = Path(path)
+        path.write_text(tomlkit.dumps(doc))
+        return path
+
+    def sasl_preset(self, path, limits: dict = None, sasl: dict = None,
+                    kind: str = None, name: str = None) -> Path:
+        """A preset that sets up SASL over this pair's socket kind: derived from the shipped
+        rhel9-guide (unix) or sasl-tcp (tcp, with this pair's free port), plus `limits`."""
+        kind = kind or self.sasl
+        base = {"unix": "rhel9-guide", "tcp": "sasl-tcp"}[kind]
+        return self.write_preset(path, base, limits=limits, sasl=sasl, name=name)
 
     # -- clients --------------------------------------------------------------
 
-    def probe(self, timeout: float = 3.0, send: "list[str]" = ()) -> "str | None":
+    def probe(self, timeout: float = 3.0, send: "list[str]" = (),
+              source: str = None) -> "str | None":
         """Connect to smtpd and read the greeting without smtplib.
         Returns the banner text, '' when smtpd closed the connection without one
         (it died), or None when nothing arrived within timeout (smtpd throttled
-        or hanging).  Lines in `send` are sent afterwards, replies appended."""
+        or hanging).  Lines in `send` are sent afterwards, replies appended.
+        source: the client's own address, e.g. '127.0.0.2' (all of 127/8 is loopback):
+        anvil counts rates per client address, so checks can stay out of each
+        other's way."""
         try:
-            sock = socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout)
+            sock = socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout,
+                                            source_address=(source, 0) if source else None)
         except OSError as e:
             return f"<connect failed: {e}>"
         with sock:
@@ -836,15 +955,15 @@ service auth {{
                 out += data.decode("utf-8", "replace")
             return out
 
-    def smtp(self, timeout: float = 10) -> smtplib.SMTP:
-        """A connected smtplib.SMTP (banner read)."""
+    def smtp(self, timeout: float = 10, source: str = None) -> smtplib.SMTP:
+        """A connected smtplib.SMTP (banner read); source: see probe()."""
         return smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname="client.test",
-                            timeout=timeout)
+                            timeout=timeout, source_address=(source, 0) if source else None)
 
-    def smtp_tls(self, timeout: float = 10) -> smtplib.SMTP:
+    def smtp_tls(self, timeout: float = 10, source: str = None) -> smtplib.SMTP:
         """Connected, EHLO, STARTTLS (certificate not verified), EHLO again."""
         import ssl
-        s = self.smtp(timeout)
+        s = self.smtp(timeout, source)
         s.ehlo()
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -896,6 +1015,42 @@ service auth {{
             for dp, dn, fn in os.walk(self.queue_dir / sub):
                 ids += fn
         return ids
+
+
+# --------------------------------------------------------------------------
+# pytest integration: daemon logs in the failure message of a fixture's test
+# --------------------------------------------------------------------------
+#
+# A yield fixture never sees the test's exception, so MailPair.__exit__ cannot add
+# the logs there.  A test module that lists this module in `pytest_plugins` gets the
+# hook below; its fixtures call attach_logs(request.node, pair, pair.mark()) and the
+# logs of every attached pair (since the mark) are added to the exception of a
+# failing setup/call/teardown as a PEP 678 note, i.e. printed with the failure.
+
+def attach_logs(node, pair: MailPair, since: dict = None) -> None:
+    node.__dict__.setdefault("_mailpairs", []).append((pair, since))
+
+
+try:
+    import pytest as _pytest
+except ImportError:  # pragma: no cover - harness used without pytest
+    _pytest = None
+
+if _pytest is not None:
+    @_pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item, call):
+        excinfo = call.excinfo
+        if excinfo is not None and not excinfo.errisinstance(
+                (_pytest.skip.Exception, KeyboardInterrupt)):
+            for pair, since in item.__dict__.get("_mailpairs", []):
+                try:
+                    text = pair.format_logs(since)
+                except Exception as e:  # pragma: no cover
+                    text = f"(daemon logs unavailable: {e!r})"
+                notes = getattr(excinfo.value, "__notes__", [])
+                if text not in notes and hasattr(excinfo.value, "add_note"):
+                    excinfo.value.add_note(text)
+        yield
 
 
 def _main():  # pragma: no cover - manual smoke test

@@ -274,21 +274,44 @@ COMMANDS = {"apply": run_apply, "check": run_check, "presets": run_presets, "sav
             "backups": run_backups, "rollback": run_rollback}
 
 
+def demo_display(workdir: Path):
+    """Show the demo's temporary directory as <demo>."""
+    def display(path: Path) -> str:
+        text = str(path)
+        return text.replace(str(workdir), "<demo>", 1)
+    return display
+
+
 def demo_dirs(workdir: Path) -> dict:
     shutil.copytree(SAMPLE_DIR, workdir, dirs_exist_ok=True)
     return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
             "backup_dir": workdir / "backups"}
 
 
-def dispatch(args: argparse.Namespace, out: Output) -> int:
+def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
+    notes: list[str] = []
     if backup_dir(args).is_dir():
-        for message in transaction.recover_if_needed(backup_dir(args)):
+        notes = transaction.recover_if_needed(backup_dir(args))
+        for message in notes:
             out.line(message, "yellow")
     if args.command is None:
-        out.line("The interactive wizard is not built yet; use a command (see --help). "
-                 "Showing 'check':")
-        return run_check(args, out)
+        return run_wizard(args, tuple(notes), display)
     return COMMANDS[args.command](args, out)
+
+
+def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int:
+    from screens.app import WizardApp     # Textual is loaded only for the interactive wizard
+
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise UsageError("the interactive wizard needs a terminal; use a command such as "
+                         "'check' or 'apply' in scripts")
+    preset_name = option(args, "preset", None)
+    preset = presets.load(presets.find(preset_name)) if preset_name else None
+    app = WizardApp(load_server(args), backup_dir(args),
+                    reload=not option(args, "no_reload", False), preset=preset, notes=notes,
+                    display=display)
+    app.run()
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
                 vars(args).update(demo_dirs(Path(workdir)))
                 args.no_reload = True     # the demo's daemons would be this machine's own
-                out.line("Demo: working on a temporary copy of a stock Debian 12 configuration.")
-                return dispatch(args, out)
+                if args.command is not None:
+                    out.line("Demo: working on a temporary copy of a stock Debian 12 "
+                             "configuration.")
+                return dispatch(args, out, demo_display(Path(workdir)))
         return dispatch(args, out)
     except writer.WriteError as error:
         print(f"postfix-wizard: {error}", file=sys.stderr)

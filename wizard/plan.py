@@ -11,6 +11,7 @@ from .dovecot import InetListener, UnixListener
 from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
 from .rules import Finding
 from .server import Server, is_local_address
+from .textfile import split_lines
 
 SASL_LISTENER_NAME = "postfix-sasl"
 
@@ -23,9 +24,13 @@ class FileChange:
 
     @property
     def diff(self) -> str:
+        return self.unified(str(self.path))
+
+    def unified(self, name: str) -> str:
+        """The unified diff, with the file called `name` in its header lines."""
         return "".join(difflib.unified_diff(
-            self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-            fromfile=f"{self.path} (now)", tofile=f"{self.path} (after)"))
+            split_lines(self.old), split_lines(self.new),
+            fromfile=f"{name} (now)", tofile=f"{name} (after)"))
 
 
 @dataclass

@@ -407,21 +407,26 @@ def listener_permissions(c: Context) -> list[Finding]:
     return []
 
 
+def tls_offered(server: Server) -> bool:
+    """Whether smtpd can offer STARTTLS: a security level and a readable certificate."""
+    level = server.value("smtpd_tls_security_level") or (
+        "may" if server.value("smtpd_use_tls") == "yes" else "")
+    return level in ("may", "encrypt") and _certificate_present(server)
+
+
 def _tls_offered(c: Context) -> bool:
-    level = c.server.value("smtpd_tls_security_level") or (
-        "may" if c.server.value("smtpd_use_tls") == "yes" else "")
-    return level in ("may", "encrypt") and _certificate_present(c)
+    return tls_offered(c.server)
 
 
-def _certificate_present(c: Context) -> bool:
-    files = values.split_list(c.server.value("smtpd_tls_chain_files")) or \
-        values.split_list(c.server.value("smtpd_tls_cert_file"))
+def _certificate_present(server: Server) -> bool:
+    files = values.split_list(server.value("smtpd_tls_chain_files")) or \
+        values.split_list(server.value("smtpd_tls_cert_file"))
     return bool(files) and all(Path(f).is_file() for f in files)
 
 
 @rule
 def encrypt_without_certificate(c: Context) -> list[Finding]:
-    if c.server.value("smtpd_tls_security_level") != "encrypt" or _certificate_present(c):
+    if c.server.value("smtpd_tls_security_level") != "encrypt" or _certificate_present(c.server):
         return []
     return [Finding(
         "error", "encrypt-without-certificate", (),

@@ -1,0 +1,429 @@
+"""The wizard: a step list on the left, one pane per step, keys in the footer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import (Button, Collapsible, ContentSwitcher, Footer, Header, Input,
+                             OptionList, Static, TabbedContent, TabPane)
+from textual.widgets.option_list import Option
+
+from wizard import presets, rules, transaction, writer
+from wizard.model import Settings
+from wizard.presets import Preset
+from wizard.server import Server
+from wizard.session import Session
+
+from .dialogs import Confirm, Help, PresetPicker
+from .fields import FieldRow
+from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
+
+Display = Callable[[Path], str]
+
+
+class WizardApp(App):
+    TITLE = "postfix-wizard"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #steps { width: 25; border: none; padding: 0; background: $panel; }
+    ContentSwitcher { width: 1fr; }
+    .pane { padding: 0 1; }
+    .pane-title { text-style: bold; color: $accent; }
+    .summary { margin-bottom: 1; }
+    .summary.error { color: $text-error; text-style: bold; }
+    .summary.ok { color: $text-success; }
+    .buttons { height: auto; margin: 1 0; }
+    .buttons Button { margin-right: 2; }
+    Collapsible { padding: 0; border: none; }
+    #review-tabs { height: auto; }
+    .diff { height: auto; }
+    #apply-pane Input { margin-bottom: 1; }
+    #result { margin-top: 1; }
+    """
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("ctrl+p", "back", "Back", priority=True),
+        Binding("ctrl+r", "reset_current", "Now", priority=True,
+                tooltip="Put the server's current value back in the field"),
+        Binding("ctrl+t", "reset_default", "Default", priority=True,
+                tooltip="Put Postfix's default in the field"),
+        Binding("ctrl+o", "load_preset", "Preset", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, server: Server, backup_dir: Path, *, reload: bool = True,
+                 preset: Preset | None = None, notes: tuple[str, ...] = (),
+                 display: Display = str) -> None:
+        super().__init__()
+        self.server = server
+        self.backup_dir = backup_dir
+        self.reload_services = reload
+        self.notes = notes
+        self.show_path = display
+        self.session = Session(server)
+        if preset is not None:
+            self.session.load_preset(preset)
+        self.step_id = "overview"
+        self.visited = {"overview"}
+        self.applied = False
+
+    # Layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with Horizontal():
+            yield OptionList(id="steps")
+            with ContentSwitcher(initial="overview"):
+                yield self._overview()
+                for each in STEPS[1:-2]:
+                    yield self._field_pane(each)
+                yield VerticalScroll(id="review", classes="pane")
+                yield self._apply_pane()
+        yield Footer()
+
+    def _overview(self) -> VerticalScroll:
+        pane = VerticalScroll(
+            Static("Overview: what was found", classes="pane-title"),
+            Static(self.overview_text(), id="overview-text"),
+            Horizontal(Button("Start", id="start", variant="primary"),
+                       Button("Load preset", id="load-preset"), classes="buttons"),
+            id="overview", classes="pane")
+        return pane
+
+    def _field_pane(self, each: Step) -> VerticalScroll:
+        children = [Static(each.title, classes="pane-title"),
+                    Static("", classes="summary", id=f"summary-{each.id}")]
+        children += [FieldRow(self.session, key) for key in each.keys]
+        if each.advanced:
+            children.append(Collapsible(*[FieldRow(self.session, key) for key in each.advanced],
+                                        title=each.advanced_title, collapsed=True))
+        return VerticalScroll(*children, id=each.id, classes="pane")
+
+    def _apply_pane(self) -> VerticalScroll:
+        name = self.session.preset.name if self.session.preset else "my-hardening"
+        return VerticalScroll(
+            Static("Save and apply", classes="pane-title"),
+            Static("Save your choices as a preset (Ctrl+S):"),
+            Input(placeholder="path of the preset file, e.g. /root/hardening.toml",
+                  id="preset-file", compact=True),
+            Input(name, placeholder="preset name", id="preset-name", compact=True),
+            Input("", placeholder="description: who it is for and why", id="preset-description",
+                  compact=True),
+            Horizontal(Button("Save preset", id="save-button"),
+                       Button("Apply…", id="apply-button", variant="warning"), classes="buttons"),
+            Static("", id="result"),
+            id="apply", classes="pane")
+
+    def on_mount(self) -> None:
+        self.refresh_steps()
+        for row in self.query(FieldRow):
+            row.show_findings(self.session.findings_for([row.key]))
+        self.show_socket_fields()
+        self.query_one("#start", Button).focus()
+
+    # Overview ------------------------------------------------------------------------------
+
+    def overview_text(self) -> Text:
+        server, out = self.server, Text()
+        sasl = server.current().sasl
+        chrooted = server.smtpd_chrooted
+        out.append(f"Postfix {server.postfix_version or '(not installed)'}", "bold")
+        out.append(f" in {self.show_path(server.postfix_dir)}\n")
+        out.append(f"  queue directory {server.queue_directory}\n")
+        out.append(f"  smtpd chrooted: {'yes (' + ', '.join(chrooted) + ')' if chrooted else 'no'}\n")
+        out.append(f"  STARTTLS: {'configured' if rules.tls_offered(server) else 'not usable'}\n")
+        auth = "off"
+        if sasl.enabled:
+            auth = f"on, {sasl.type or server.value('smtpd_sasl_type')}"
+            auth += f" over {sasl.socket}" if sasl.socket else ""
+        out.append(f"  SMTP AUTH: {auth}\n")
+        for service, name, value in server.managed_overrides():
+            out.append(f"  master.cf: service {service.name} sets {name}={value}\n")
+        if server.dovecot is not None:
+            out.append(f"Dovecot {server.dovecot_version}", "bold")
+            out.append(f" in {self.show_path(server.dovecot_dir)}\n")
+        else:
+            out.append("Dovecot: ", "bold")
+            out.append(f"{server.dovecot_problem.problem}\n")
+        problems = rules.check(server, Settings())
+        out.append("\nProblems the configuration has now: ", "bold")
+        out.append("none found\n" if not problems else "\n")
+        for finding in problems:
+            out.append(f"  {finding.severity.upper()}: ",
+                       "bold red" if finding.severity == "error" else "bold yellow")
+            out.append(f"{finding.message}\n")
+        for note in self.notes:
+            out.append(f"\n{note}\n", "bold yellow")
+        return out
+
+    # Steps -----------------------------------------------------------------------------------
+
+    def refresh_steps(self) -> None:
+        steps = self.query_one("#steps", OptionList)
+        highlighted = STEP_IDS.index(self.step_id)
+        steps.clear_options()
+        steps.add_options([Option(self.step_label(number, each), id=each.id)
+                           for number, each in enumerate(STEPS, start=1)])
+        steps.highlighted = highlighted
+        for each in STEPS[1:-2]:
+            self.refresh_summary(each)
+
+    def step_label(self, number: int, each: Step) -> Text:
+        errors = len(self.session.errors_in(list(each.all_keys))) if each.all_keys else 0
+        if each.id == "review":
+            errors = len(rules.errors(self.session.all_findings()))
+        if errors:
+            mark, style = "✗", "bold red"
+        elif each.id in self.visited and each.id != self.step_id:
+            mark, style = "✓", "green"
+        else:
+            mark, style = "·", "dim"
+        label = Text(f"{mark} ", style=style)
+        label.append(f"{number} {each.title}", "bold" if each.id == self.step_id else "")
+        if errors:
+            label.append(f" ({errors})", "bold red")
+        return label
+
+    def refresh_summary(self, each: Step) -> None:
+        summary = self.query_one(f"#summary-{each.id}", Static)
+        errors = self.session.errors_in(list(each.all_keys))
+        warnings = [f for f in self.session.findings_for(list(each.all_keys))
+                    if f.severity == "warning"]
+        summary.remove_class("error", "ok")
+        if errors:
+            summary.add_class("error")
+            summary.update(f"{len(errors)} error(s) on this screen: fix them to go on.")
+        else:
+            summary.add_class("ok")
+            summary.update("No errors here." + (f" {len(warnings)} warning(s)." if warnings else ""))
+
+    def go_to(self, step_id: str) -> None:
+        self.step_id = step_id
+        self.visited.add(step_id)
+        if step_id == "review":
+            self.show_review()
+        self.query_one(ContentSwitcher).current = step_id
+        self.refresh_steps()
+        pane = self.query_one(f"#{step_id}")
+        focusable = [w for w in pane.query("Input, Checkbox, RadioSet, Button") if w.display]
+        if focusable:
+            focusable[0].focus()
+
+    @on(OptionList.OptionSelected, "#steps")
+    def step_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.go_to(str(event.option.id))
+
+    def action_next(self) -> None:
+        current = step(self.step_id)
+        errors = self.session.errors_in(list(current.all_keys))
+        if errors:
+            self.notify(f"{current.title} has {len(errors)} error(s): "
+                        f"{errors[0].message} Fix: {errors[0].fix}",
+                        title="Cannot go on", severity="error", timeout=8)
+            return
+        index = STEP_IDS.index(self.step_id)
+        if index + 1 < len(STEP_IDS):
+            self.go_to(STEP_IDS[index + 1])
+
+    def action_back(self) -> None:
+        index = STEP_IDS.index(self.step_id)
+        if index > 0:
+            self.go_to(STEP_IDS[index - 1])
+
+    # Fields --------------------------------------------------------------------------------------
+
+    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
+        pane = self.query_one(f"#{self.step_id}")
+        for row in pane.query(FieldRow):
+            row.show_findings(self.session.findings_for([row.key]))
+        if event.row.key == "sasl.socket":
+            self.show_socket_fields()
+        self.refresh_steps()
+
+    def show_socket_fields(self) -> None:
+        tcp = self.session.fields["sasl.socket"].text == "tcp"
+        for key in UNIX_ONLY + TCP_ONLY:
+            row = self.query_one(f"#field-{key.replace('.', '-')}", FieldRow)
+            row.display = (key in TCP_ONLY) == tcp
+
+    def focused_row(self) -> FieldRow | None:
+        widget = self.focused
+        while widget is not None and not isinstance(widget, FieldRow):
+            widget = widget.parent
+        return widget
+
+    def action_reset_current(self) -> None:
+        row = self.focused_row()
+        if row is None:
+            self.notify("Move to a field first (Tab).", severity="warning")
+            return
+        row.show_text(self.session.current_text(row.key))
+
+    def action_reset_default(self) -> None:
+        row = self.focused_row()
+        if row is None:
+            self.notify("Move to a field first (Tab).", severity="warning")
+            return
+        row.show_text(self.session.default_text(row.key))
+
+    def reload_fields(self) -> None:
+        for row in self.query(FieldRow):
+            row.show_text(self.session.fields[row.key].text)
+            row.show_findings(self.session.findings_for([row.key]))
+        self.show_socket_fields()
+        self.refresh_steps()
+
+    # Presets --------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#load-preset")
+    def action_load_preset(self) -> None:
+        self.push_screen(PresetPicker(), self.preset_chosen)
+
+    def preset_chosen(self, preset: Preset | None) -> None:
+        if preset is None:
+            return
+        self.session.load_preset(preset)
+        self.reload_fields()
+        self.session.mark_saved()
+        self.query_one("#preset-name", Input).value = preset.name
+        self.query_one("#preset-description", Input).value = preset.description
+        self.notify(f"Loaded preset {preset.name}.")
+
+    @on(Button.Pressed, "#save-button")
+    def action_save(self) -> None:
+        path_text = self.query_one("#preset-file", Input).value.strip()
+        if not path_text:
+            self.go_to("apply")
+            self.query_one("#preset-file", Input).focus()
+            self.notify("Type the path of the preset file, then press Ctrl+S again.")
+            return
+        path = Path(path_text).expanduser()
+        loaded = self.session.preset
+        document = loaded.document if loaded and loaded.path == path else None
+        try:
+            presets.save(path, self.session.chosen(), self.query_one("#preset-name", Input).value,
+                         self.query_one("#preset-description", Input).value, document)
+        except presets.PresetError as error:
+            self.notify(error.message, title="Not saved", severity="error")
+            return
+        self.session.mark_saved()
+        self.notify(f"Saved {self.show_path(path)}.")
+
+    # Review and apply ------------------------------------------------------------------------------
+
+    def show_review(self) -> None:
+        review = self.query_one("#review", VerticalScroll)
+        review.remove_children()
+        plan = self.session.plan()
+        findings = self.session.all_findings()
+        widgets = [Static("Review: findings and the exact changes", classes="pane-title"),
+                   Static(self.findings_text(findings), classes="summary")]
+        if plan.changes:
+            tabs = TabbedContent(id="review-tabs")
+            for change in plan.changes:        # what `with TabbedContent():` does in compose
+                tabs.compose_add_child(TabPane(self.show_path(change.path),
+                                               Static(diff_text(change.unified(self.show_path(change.path))), classes="diff")))
+            widgets.append(tabs)
+        else:
+            widgets.append(Static("No file would change: every value is what the server has."))
+        review.mount_all(widgets)
+
+    def findings_text(self, findings: list[rules.Finding]) -> Text:
+        out = Text()
+        errors = rules.errors(findings)
+        if not findings:
+            return Text("No errors and no warnings.", "green")
+        out.append(f"{len(errors)} error(s), {len(findings) - len(errors)} warning(s)\n",
+                   "bold red" if errors else "bold yellow")
+        for finding in findings:
+            out.append(f"{finding.severity.upper()}: ",
+                       "bold red" if finding.severity == "error" else "bold yellow")
+            out.append(f"{finding.message}\n  Fix: {finding.fix}\n")
+        return out
+
+    @on(Button.Pressed, "#apply-button")
+    def ask_to_apply(self) -> None:
+        plan = self.session.plan()
+        if plan.blocked:
+            self.notify("There are errors: see Review (Ctrl+P). Nothing was written.",
+                        title="Cannot apply", severity="error")
+            return
+        if not plan.changes:
+            self.notify("Nothing to apply: no file would change.")
+            return
+        names = "\n".join(f"  {self.show_path(c.path)}" for c in plan.changes)
+        self.push_screen(Confirm("Apply these changes?",
+                                 f"The wizard will write:\n{names}\n\nEach file is backed up "
+                                 "first; running services are reloaded.", yes="Apply"),
+                         lambda yes: self.apply(plan) if yes else None)
+
+    def apply(self, plan) -> None:
+        writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
+                  for c in plan.changes]
+        sasl = self.server.after(self.session.chosen()).sasl
+        listener = None
+        if sasl.enabled and sasl.type == "dovecot":
+            listener = (("unix", self.server.socket_path(sasl.path)) if sasl.socket == "unix"
+                        else ("tcp", sasl.address, sasl.port))
+        target = transaction.Target(self.server.postfix_dir, self.server.dovecot_dir, listener)
+        try:
+            outcome = transaction.apply(writes, target, self.backup_dir,
+                                        reload=self.reload_services)
+        except (writer.WriteError, OSError) as error:
+            self.query_one("#result", Static).update(Text(f"NOT APPLIED: {error}", "bold red"))
+            return
+        self.applied = True
+        self.session.mark_saved()
+        self.query_one("#result", Static).update(self.result_text(outcome))
+        self.query_one("#result", Static).scroll_visible()
+
+    def result_text(self, outcome: transaction.Outcome) -> Text:
+        out = Text()
+        out.append("Applied.\n", "bold green")
+        for path in outcome.written:
+            out.append(f"  wrote {self.show_path(path)}\n")
+        out.append(f"Backup set {outcome.backup.id} in {self.show_path(self.backup_dir)}\n")
+        out.append("Reloaded: " + (", ".join(outcome.reloaded) or "nothing") + "\n")
+        for note in outcome.notes:
+            out.append(f"NOTE: {note}\n", "yellow")
+        out.append("To undo: ", "bold")
+        out.append(f"postfix-wizard rollback {outcome.backup.id} "
+                   f"--postfix-dir {self.show_path(self.server.postfix_dir)} "
+                   f"--dovecot-dir {self.show_path(self.server.dovecot_dir)} "
+                   f"--backup-dir {self.show_path(self.backup_dir)}\n")
+        return out
+
+    # Help and quit ---------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(Help())
+
+    @on(Button.Pressed, "#start")
+    def start(self) -> None:
+        self.go_to("rates")
+
+    async def action_quit(self) -> None:
+        if self.session.dirty and not self.applied:
+            self.push_screen(Confirm("Quit?", "Your choices are not saved or applied. "
+                                     "Quit anyway?", yes="Quit", no="Stay"),
+                             lambda yes: self.exit() if yes else None)
+        else:
+            self.exit()
+
+
+def diff_text(diff: str) -> Text:
+    out = Text()
+    for line in diff.splitlines():
+        style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+        out.append(line + "\n", "bold" if line[:3] in ("+++", "---") else style)
+    return out

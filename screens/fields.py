@@ -1,0 +1,103 @@
+"""One field of the settings model on screen: label, input, facts, and the live message."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
+
+from wizard.rules import Finding
+from wizard.session import Session
+
+
+class FieldRow(Vertical):
+    """Label and Postfix name, the input, the facts (now, default, unit, help), the message."""
+
+    DEFAULT_CSS = """
+    FieldRow { height: auto; margin: 0 0 1 0; }
+    FieldRow .label { color: $text; text-style: bold; }
+    FieldRow .name { color: $text-muted; }
+    FieldRow Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    FieldRow Input:focus { background: $primary 30%; }
+    FieldRow Checkbox { height: 1; border: none; padding: 0; background: transparent; }
+    FieldRow RadioSet { height: auto; border: none; padding: 0; background: transparent; }
+    FieldRow RadioSet RadioButton { width: auto; }
+    FieldRow .facts { color: $text-muted; }
+    FieldRow .message { display: none; }
+    FieldRow .message.error { display: block; color: $text-error; text-style: bold; }
+    FieldRow .message.warning { display: block; color: $text-warning; }
+    """
+
+    class Edited(Message):
+        def __init__(self, row: FieldRow) -> None:
+            self.row = row
+            super().__init__()
+
+    def __init__(self, session: Session, key: str) -> None:
+        super().__init__(id="field-" + key.replace(".", "-"))
+        self.session = session
+        self.key = key
+        self.param = session.param(key)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.param.title}  [dim]{self.param.name}[/]", classes="label")
+        text = self.session.fields[self.key].text
+        if self.param.kind == "bool":
+            yield Checkbox("yes", value=text == "yes", compact=True)
+        elif self.key == "sasl.socket":
+            with RadioSet():
+                yield RadioButton("UNIX socket", value=text != "tcp", id="socket-unix", compact=True)
+                yield RadioButton("TCP socket", value=text == "tcp", id="socket-tcp", compact=True)
+        else:
+            yield Input(text, compact=True)
+        yield Static(self.facts(), classes="facts", markup=False)
+        yield Static("", classes="message", markup=False)
+
+    def facts(self) -> str:
+        parts = [f"now: {self.session.current_text(self.key) or 'not set'}"]
+        default = self.param.default
+        if default and self.param.file == "main.cf" and default != parts[0][5:]:
+            parts.append(f"default: {default}")
+        if self.param.unit:
+            parts.append(self.param.unit)
+        line = " · ".join(parts)
+        override = self.session.override_note(self.key)
+        return f"{line}\n{self.param.help}" + (f"\nNOTE: {override}" if override else "")
+
+    # Input -------------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.session.set_text(self.key, event.value)
+        self.post_message(self.Edited(self))
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self.session.set_text(self.key, "yes" if event.value else "no")
+        self.post_message(self.Edited(self))
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self.session.set_text(self.key, "tcp" if event.pressed.id == "socket-tcp" else "unix")
+        self.post_message(self.Edited(self))
+
+    def show_text(self, text: str) -> None:
+        """Put `text` in the widget (after a reset), which reports the edit as usual."""
+        if self.param.kind == "bool":
+            self.query_one(Checkbox).value = text == "yes"
+        elif self.key == "sasl.socket":
+            self.query_one("#socket-tcp" if text == "tcp" else "#socket-unix", RadioButton).value = True
+        else:
+            self.query_one(Input).value = text
+
+    def show_findings(self, findings: list[Finding]) -> None:
+        message = self.query_one(".message", Static)
+        message.remove_class("error", "warning")
+        if not findings:
+            message.update("")
+            return
+        worst = "error" if any(f.severity == "error" for f in findings) else "warning"
+        message.add_class(worst)
+        message.update("\n".join(f"{f.severity.upper()}: {f.message} Fix: {f.fix}"
+                                 for f in findings))
