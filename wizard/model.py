@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import values
 
@@ -143,7 +143,8 @@ PLAINTEXT_MECHANISMS = ("plain", "login")
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True,
+                              defer_build=True)
 
     @field_validator("*")
     @classmethod
@@ -283,8 +284,8 @@ class Sasl(StrictModel):
 
 
 class Settings(StrictModel):
-    limits: Limits = Limits()
-    sasl: Sasl = Sasl()
+    limits: Limits = Field(default_factory=Limits)
+    sasl: Sasl = Field(default_factory=Sasl)
 
     @field_validator("*")
     @classmethod
