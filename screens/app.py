@@ -263,18 +263,17 @@ class WizardApp(App):
         return widget
 
     def action_reset_current(self) -> None:
-        row = self.focused_row()
-        if row is None:
-            self.notify("Move to a field first (Tab).", severity="warning")
-            return
-        row.show_text(self.session.current_text(row.key))
+        self.reset_focused(self.session.current_text)
 
     def action_reset_default(self) -> None:
+        self.reset_focused(self.session.default_text)
+
+    def reset_focused(self, text_for: Callable[[str], str]) -> None:
         row = self.focused_row()
         if row is None:
             self.notify("Move to a field first (Tab).", severity="warning")
             return
-        row.show_text(self.session.default_text(row.key))
+        row.show_text(text_for(row.key))
 
     def reload_fields(self) -> None:
         for row in self.query(FieldRow):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .textfile import read_text
+from .values import split_list
 
 
 @dataclass(frozen=True)
@@ -21,25 +22,6 @@ class Service:
     command: str
     line: int
     overrides: dict[str, str] = field(default_factory=dict)
-
-
-def _tokens(text: str) -> list[str]:
-    """Split on whitespace, keeping `{ ... }` groups (Postfix 3.0 braced values) as one token."""
-    tokens, current, depth = [], "", 0
-    for char in text:
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-        if char.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
-            current = ""
-        else:
-            current += char
-    if current:
-        tokens.append(current)
-    return tokens
 
 
 def _overrides(args: list[str]) -> dict[str, str]:
@@ -71,7 +53,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 def parse(text: str) -> list[Service]:
     services = []
     for number, line in _logical_lines(text):
-        fields = _tokens(line)
+        fields = split_list(line, commas=False)   # `-o { a = b }` stays one token
         if len(fields) < 8:
             continue
         name, kind, _private, _unpriv, chroot, _wakeup, maxproc, command = fields[:8]

@@ -106,15 +106,15 @@ def format_size(value: int) -> str:
     return f"{value} bytes"
 
 
-def split_list(value: str) -> list[str]:
-    """Split a Postfix list on commas and whitespace, keeping `{...}` groups whole."""
+def split_list(value: str, commas: bool = True) -> list[str]:
+    """Split a Postfix list on whitespace (and commas), keeping `{...}` groups whole."""
     items, depth, current = [], 0, ""
     for char in value:
         if char == "{":
             depth += 1
         elif char == "}":
             depth -= 1
-        if depth == 0 and (char == "," or char.isspace()):
+        if depth == 0 and (char.isspace() or commas and char == ","):
             if current:
                 items.append(current)
             current = ""
