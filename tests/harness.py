@@ -31,8 +31,10 @@ API summary:
 
     daemons_available() -> (bool, reason)     skip tests when False
     MailPair(logdir, sasl="unix"|"tcp"|None, main_cf_extra={}, auth_mechanisms="plain login",
-             dovecot_extra="", chroot=None, autostart=True, keep=False)
-      .root .postfix_dir .queue_dir .dovecot_conf .smtp_port .auth_port .auth_socket
+             dovecot_extra="", chroot=None, autostart=True, keep=False,
+             configure_sasl=True, dovecot_base_dir=None)
+      .root .postfix_dir .queue_dir .dovecot_dir .dovecot_conf .dovecot_base_dir .backup_dir
+      .smtp_port .auth_port .auth_socket
       .user .password .local_rcpt .file_rcpt .virtual_rcpt .smtpd_service
       .start() .stop() .restart() .reload() .start_postfix() .stop_postfix()
       .start_dovecot() .stop_dovecot() .postfix_running() .dovecot_running()
@@ -41,10 +43,17 @@ API summary:
       .set_smtpd_option(name, value)                 master.cf -o on the smtpd service
       .write_dovecot_conf(auth_mechanisms=, extra=, listener=) .dovecot_listener(**opts)
       .postfix_command(*args) .postfix_check() .doveconf_check()   -> (rc, output)
-      .smtp() .smtp_tls() .probe(timeout, send=[...]) .auth_plain(s, user, pw)
+      .smtp(source=) .smtp_tls(source=) .probe(timeout, send=[...], source=)
+      .auth_plain(s, user, pw)       source: client address in 127/8 (own anvil counters)
       .send_test_mail(s=None, rcpt=None) .queue_ids()
       .logs(since=mark) .postfix_logs() .dovecot_logs() .fatal_lines() .mark()
-      .wait_for_log(regex, timeout) .format_logs()
+      .wait_for_log(regex, timeout) .format_logs()      (also shows the last wizard runs)
+      the wizard's real CLI (python -m wizard, subprocess, this pair's three dirs):
+      .wizard(*args) .apply_preset(preset, reload=True, expect=0) .rollback(id, reload, expect)
+      .write_preset(path, base="rhel9-guide"|None, limits={}, sasl={})  tcp -> .auth_port
+      .sasl_preset(path, limits={}, kind=None)   rhel9-guide (unix) / sasl-tcp (tcp) derived
+    attach_logs(request.node, pair, since) + `pytest_plugins`/register this module: the
+    logs are added to a failing test's exception (see the end of this file).
     On exit (also on exceptions) both daemons are killed, logs and configs are
     copied to logdir (e.g. pytest's tmp_path), the private root is removed, and
     the formatted logs are attached to the exception as a PEP 678 note.
@@ -56,7 +65,9 @@ The private instance (``pair.root``):
     data/       data_directory (owner postfix)
     mail/       mail_spool_directory and alias file deliveries (mode 1777)
     vmail/      virtual_mailbox_base (owner nobody)
-    dc/         dovecot.conf, users (passwd-file), run/ (base_dir), state/
+    dc/         dovecot.conf, users (passwd-file)       (the wizard's --dovecot-dir)
+    dcrun/ dcstate/  Dovecot base_dir (master.pid, sockets) and state_dir
+    backups/    the wizard's --backup-dir
     postfix.log, dovecot.log, *.stderr
 """
 from __future__ import annotations
@@ -303,6 +314,12 @@ class MailPair:
     chroot: None keeps the stock master.cf chroot column of the smtpd service
             (Debian: y); True/False forces y/n.
     autostart: start both daemons on __enter__.
+    configure_sasl: False starts with NO SASL (no smtpd_sasl_* in main.cf, an empty
+            `service auth {}` in dovecot.conf) for the wizard to set up; `sasl` then only
+            names the kind expected (start_dovecot() waits for that listener once
+            dovecot.conf has it; auth_port is reserved for "tcp").
+    dovecot_base_dir: Dovecot's base_dir (default <root>/dcrun, outside dovecot_dir as on a
+            real server); a str may contain "{root}".
     """
 
     user = "alice"
@@ -314,7 +331,7 @@ class MailPair:
     def __init__(self, logdir=None, sasl: "str | None" = "unix", main_cf_extra: dict = None,
                  auth_mechanisms: str = "plain login", dovecot_extra: str = "",
                  chroot: "bool | None" = None, autostart: bool = True, keep: bool = None,
-                 configure_sasl: bool = True):
+                 configure_sasl: bool = True, dovecot_base_dir: "str | Path" = None):
         if sasl not in ("unix", "tcp", None):
             raise ValueError("sasl must be 'unix', 'tcp' or None")
         cleanup_stale()
@@ -341,7 +358,8 @@ class MailPair:
         self.dovecot_conf = self.dovecot_dir / "dovecot.conf"
         # base_dir and state_dir live outside the configuration directory, as on a real
         # server (/run/dovecot, /var/lib/dovecot): the wizard copies dovecot_dir to stage.
-        self.dovecot_base_dir = self.root / "dcrun"
+        self.dovecot_base_dir = Path(dovecot_base_dir.format(root=self.root)) \
+            if isinstance(dovecot_base_dir, str) else dovecot_base_dir or self.root / "dcrun"
         self.dovecot_state_dir = self.root / "dcstate"
         self.backup_dir = self.root / "backups"
         self.postfix_log = self.root / "postfix.log"

@@ -310,12 +310,7 @@ def test_absolute_sasl_path_with_chrooted_smtpd_is_fatal(tmp_path):
     pytest.param(
         {"mailbox_size_limit": "10M"}, "local",
         r"local\[\d+\]: fatal: bad numerical configuration: mailbox_size_limit = 10M",
-        by_check(None, "mailbox_size_limit"),
-        marks=rule_missing(
-            "mailbox_size_limit = 10M in main.cf (with local in master.cf) kills local(8) "
-            "('fatal: bad numerical configuration'), but mailbox_size_limit is no wizard field "
-            "and mailbox_smaller_than_message() skips a value that is not digits (Context.number "
-            "gives None), so rules.check reports nothing")),
+        by_check("unreadable-other", "mailbox_size_limit = 10M", "local(8)")),
 ], ids=["mailbox<message", "virtual<message", "message=0/local", "message=0/virtual",
         "mailbox=10M"])
 def test_delivery_agent_dies_and_mail_stays_queued(tmp_path, params, rcpt, fatal, wizard):
@@ -398,13 +393,7 @@ def test_queue_minfree_below_one_and_a_half_message_size_warns(tmp_path):
     # RULE: int_parameter_out_of_range
     pytest.param(
         "header_size_limit", "2147483648",
-        "fatal: bad numerical configuration: header_size_limit = 2147483648",
-        marks=rule_missing(
-            "header_size_limit is read by Postfix 3.7 as an int (postfix check: 'fatal: bad "
-            "numerical configuration: header_size_limit = 2147483648'), but wizard/model.py "
-            "declares it kind 'size' with maximum=values.LONG_MAX, so check_field accepts "
-            "2147483648 and rules.check (unreadable-current) reports nothing; its maximum "
-            "should be values.INT_MAX")),
+        "fatal: bad numerical configuration: header_size_limit = 2147483648"),
 ])
 def test_postfix_check_refuses(tmp_path, name, value, msg):
     with MailPair(tmp_path, sasl=None, autostart=False) as p:
@@ -461,9 +450,6 @@ def test_bad_smtpd_number_is_fatal_at_run_time(tmp_path, name, value):
         assert_wizard_error(p, "unreadable-current", f"{name} = {value}", "fatal error")
 
 
-@rule_missing("service_throttle_time = 0 makes master exit at start ('fatal: invalid "
-              "service_throttle_time: 0 (min 1)'), but service_throttle_time is no wizard "
-              "field and no rule in wizard/rules.py reads it, so rules.check reports nothing")
 def test_service_throttle_time_zero_stops_master(tmp_path):
     # RULE: time_parameter_positive (service_throttle_time)
     with MailPair(tmp_path, sasl=None, main_cf_extra={"service_throttle_time": "0"},
@@ -473,7 +459,7 @@ def test_service_throttle_time_zero_stops_master(tmp_path):
         # and `postfix start` misreports it
         rc, out = p.postfix_command("start")
         assert rc == 1 and "the Postfix mail system is already running" in out, out
-        assert_wizard_error(p, None, "service_throttle_time")
+        assert_wizard_error(p, "unreadable-other", "service_throttle_time = 0", "master(8)")
 
 
 # ---------------------------------------------------------------------------
@@ -488,7 +474,7 @@ def test_unbracketed_ipv6_in_exceptions_kills_smtpd(tmp_path):
         assert_smtpd_dead(p, r'fatal: open dictionary: expecting "type:name" form instead of "::1"')
         assert_field_error("limits.smtpd_client_event_limit_exceptions", "127.0.0.1, ::1",
                            "'::1' is an IPv6 address without brackets", "[::1]")
-        assert_wizard_error(p, "unreadable-current", "::1", "fatal error")
+        assert_wizard_error(p, "unreadable-current", "::1", "makes smtpd die")
 
 
 # The first three are refused as typed (field rule) and reported as unreadable-current; that
@@ -573,12 +559,6 @@ def test_dovecot_listener_mode_locks_out_postfix(tmp_path, opts, error):
                             "cannot open Dovecot's socket", "no SASL authentication mechanisms")
 
 
-@rule_missing(
-    "tcp_port_taken() only compares the port of smtpd_sasl_path (the wizard's sasl.port) with "
-    "master.cf; an inet_listener already in dovecot.conf's service auth on a port a master.cf "
-    "inet service uses (here the smtpd port, while smtpd_sasl_path names another port) makes "
-    "Dovecot exit 'listen(...) failed: Address already in use' / 'Failed to start listeners', "
-    "and rules.check reports nothing (nor that the listener port and smtpd_sasl_path differ)")
 def test_dovecot_inet_listener_port_in_use_refuses_to_start(tmp_path):
     # RULE: dovecot_listener_port_conflict
     with MailPair(tmp_path, sasl="tcp", autostart=False) as p:
@@ -587,7 +567,7 @@ def test_dovecot_inet_listener_port_in_use_refuses_to_start(tmp_path):
         assert not p.start_dovecot(check=False)
         expect_log(p, rf"service\(auth\): listen\(127.0.0.1, {p.smtp_port}\) failed: Address already in use")
         expect_log(p, r"Fatal: Failed to start listeners")
-        assert_wizard_error(p, "tcp-port-taken", f"Port {p.smtp_port}", "not start")
+        assert_wizard_error(p, "dovecot-port-taken", f"port {p.smtp_port}", "does not start")
 
 
 @pytest.mark.parametrize("mechs,fatal,wizard", [
@@ -638,22 +618,10 @@ def test_tls_auth_only_without_certificate_never_offers_auth(tmp_path):
 @pytest.mark.parametrize("path,fatal", [
     # RULE: sasl_path_default_with_dovecot
     pytest.param(
-        "smtpd", r"Connect to Dovecot auth socket 'smtpd' failed: No such file or directory",
-        marks=rule_missing(
-            "smtpd_sasl_type = dovecot with smtpd_sasl_path = smtpd (Postfix's default, meant "
-            "for Cyrus): no Dovecot unix_listener is at <queue_directory>/smtpd, smtpd dies "
-            "'no SASL authentication mechanisms'; Server.unix_listener() finds no listener, "
-            "after() fills mode/user/group from GUIDE_SASL, and no rule says that the path "
-            "matches no listener in dovecot.conf")),
+        "smtpd", r"Connect to Dovecot auth socket 'smtpd' failed: No such file or directory"),
     # RULE: sasl_path_inet_needs_port
     pytest.param(
-        "inet:127.0.0.1", r"smtpd\[\d+\]: fatal: 127.0.0.1: garbage after numerical service",
-        marks=rule_missing(
-            "smtpd_sasl_path = inet:127.0.0.1 (no port) kills smtpd ('fatal: 127.0.0.1: "
-            "garbage after numerical service'); Server._current_socket() reads address and "
-            "port as unreadable (None), after() silently fills 127.0.0.1:12345 from "
-            "GUIDE_SASL, and no rule reports the unreadable smtpd_sasl_path "
-            "(unreadable_current_values() skips the path/socket/type fields)")),
+        "inet:127.0.0.1", r"smtpd\[\d+\]: fatal: 127.0.0.1: garbage after numerical service"),
 ], ids=["default-smtpd", "inet-no-port"])
 def test_bad_sasl_path_kills_smtpd(tmp_path, path, fatal):
     with MailPair(tmp_path, sasl="unix", main_cf_extra={"smtpd_sasl_path": path}) as p:
@@ -661,7 +629,8 @@ def test_bad_sasl_path_kills_smtpd(tmp_path, path, fatal):
         assert not first, first
         expect_log(p, fatal)
         assert "smtpd" in expect_log(p, THROTTLE)
-        assert_wizard_error(p, None, "smtpd_sasl_path")
+        assert_wizard_error(p, "sasl-listener-missing", f"smtpd_sasl_path = {path}",
+                            "no SASL authentication mechanisms")
 
 
 def test_tls_encrypt_without_certificate_refuses_all_mail(tmp_path):
@@ -683,12 +652,6 @@ def test_tls_encrypt_without_certificate_refuses_all_mail(tmp_path):
 # the wizard on a configuration that already holds those unknown words
 # ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=RuleMissing, reason=(
-    "rule wrong: Param.from_text() for kind 'words' does not check the allowed words, so "
-    "Server._current_sasl() passes 'noanonymouse' (main.cf) or 'fooo' (dovecot.conf "
-    "auth_mechanisms) to Sasl(...), whose validator raises pydantic.ValidationError: "
-    "Server.current() and so rules.check(server, Settings()) crash instead of reporting an "
-    "error (unreadable-current) for the value that kills smtpd / Dovecot's auth"))
 @pytest.mark.parametrize("main,mechs,word", [
     ({"smtpd_sasl_security_options": "noanonymouse"}, "plain login", "noanonymouse"),
     ({"smtpd_sasl_tls_security_options": "noanonymouse"}, "plain login", "noanonymouse"),
@@ -700,6 +663,6 @@ def test_wizard_reports_a_current_unknown_word_instead_of_crashing(tmp_path, mai
     with MailPair(tmp_path, sasl="unix", main_cf_extra=main, auth_mechanisms=mechs,
                   autostart=False) as p:
         try:
-            assert_wizard_error(p, None, word)
+            assert_wizard_error(p, "unreadable-current", word)
         except ValidationError as error:
             raise RuleMissing(f"rules.check crashed: {error}") from None

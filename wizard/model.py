@@ -78,7 +78,7 @@ class Param:
     def from_text(self, text: str) -> Any:
         """Read the value as a configuration file holds it; raise ValueError if Postfix would not."""
         if self.kind == "words":
-            return values.split_list(text)
+            return self.check(values.split_list(text))
         if self.kind == "bool":
             return _parse_bool(text)
         if self.kind in ("count", "port", "size"):
@@ -196,7 +196,7 @@ class Limits(StrictModel):
     header_size_limit: Annotated[Count, _p(
         "header_size_limit", "size", "102400", title="Header size limit", help=
         "Most bytes of message headers kept; the excess is discarded.", unit="bytes", minimum=1,
-        maximum=values.LONG_MAX)] = None
+        maximum=values.INT_MAX)] = None          # an int in Postfix, unlike the other sizes
     message_size_limit: Annotated[Count, _p(
         "message_size_limit", "size", "10240000", title="Message size limit", help=
         "Largest message accepted, envelope included; 0 means no limit.", unit="bytes",

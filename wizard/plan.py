@@ -10,7 +10,7 @@ from . import postfix, rules, values
 from .dovecot import InetListener, UnixListener
 from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
 from .rules import Finding
-from .server import Server, is_local_address
+from .server import Server, is_local_address, touches_socket
 from .textfile import split_lines
 
 SASL_LISTENER_NAME = "postfix-sasl"
@@ -72,15 +72,10 @@ def _sasl_main_cf(server: Server, desired: Sasl) -> dict[str, str]:
         value = getattr(desired, field)
         if value is not None:
             found[SASL_PARAMS[field].name] = SASL_PARAMS[field].to_text(value)
-    if _touches_socket(desired) and after.type == "dovecot":
+    if touches_socket(desired) and after.type == "dovecot":
         found["smtpd_sasl_type"] = "dovecot"
         found["smtpd_sasl_path"] = _postfix_sasl_path(after)
     return found
-
-
-def _touches_socket(desired: Sasl) -> bool:
-    return desired.enabled is True or any(
-        getattr(desired, f) is not None for f in ("type", "socket", "path", "address", "port"))
 
 
 def _postfix_sasl_path(sasl: Sasl) -> str:
@@ -93,8 +88,7 @@ def _postfix_sasl_path(sasl: Sasl) -> str:
 def dovecot_changes(server: Server, desired: Settings) -> dict[Path, str]:
     """New texts of the Dovecot files the change touches (listener and auth_mechanisms)."""
     sasl = desired.sasl
-    touches_listener = _touches_socket(sasl) or any(
-        getattr(sasl, f) is not None for f in ("mode", "user", "group"))
+    touches_listener = touches_socket(sasl)
     if server.dovecot is None or not (touches_listener or sasl.mechanisms is not None):
         return {}
     after = server.after(desired).sasl

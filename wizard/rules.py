@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from . import postfix, values
 from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
                     Settings)
-from .server import Server, is_local_address
+from .server import Server, is_local_address, touches_socket
 
 Severity = Literal["error", "warning"]
 
@@ -120,23 +120,77 @@ def errors(findings: list[Finding]) -> list[Finding]:
 
 @rule
 def unreadable_current_values(c: Context) -> list[Finding]:
-    """A managed parameter main.cf already holds in a form Postfix cannot read."""
+    """A managed parameter the files already hold in a form the daemons cannot use."""
     found = []
     for section, params in PARAMS.items():
         for field, param in params.items():
-            if param.file != "main.cf" or getattr(getattr(c.desired, section), field) is not None:
+            if getattr(getattr(c.desired, section), field) is not None:
                 continue
-            raw = c.server.main.get(param.name)
+            raw = _current_raw(c, param)
             if raw is None or "$" in raw or field in ("path", "socket", "type"):
                 continue
             try:
-                param.from_text(c.server.value(param.name))
+                param.from_text(raw if param.file == "dovecot" else c.server.value(param.name))
             except ValueError as error:
+                where = "main.cf" if param.file == "main.cf" else "Dovecot's configuration"
                 found.append(Finding(
                     "error", "unreadable-current", (f"{section}.{field}",),
-                    f"main.cf already sets {param.name} = {raw}, which Postfix cannot use "
-                    f"({error}); the daemon that reads it stops with a fatal error.",
+                    f"{where} already sets {param.name} = {raw}, which is not valid ({error}): "
+                    f"{_consequence(param, raw)}",
                     f"Set {param.name} in the wizard to a valid value."))
+    return found
+
+
+def _current_raw(c: Context, param: Param) -> str | None:
+    if param.file == "main.cf":
+        return c.server.main.get(param.name)
+    if param.name == "auth_mechanisms" and c.server.dovecot is not None:
+        mechanisms = c.server.dovecot.auth_mechanisms()
+        return None if mechanisms is None else " ".join(mechanisms)
+    return None
+
+
+def _consequence(param: Param, raw: str) -> str:
+    """What the daemons do with an invalid value, as seen on Postfix 3.7 and Dovecot 2.3."""
+    if param.name == "auth_mechanisms":
+        return ("Dovecot's auth process dies ('Unknown authentication mechanism'), and with it "
+                "smtpd ('no SASL authentication mechanisms').")
+    if param.kind == "addresses":
+        return ("smtpd stops matching the list at that entry, so the clients after it are "
+                "limited too (an unbracketed IPv6 address starting with ':' makes smtpd die).")
+    if param.kind == "size" and raw.startswith("-"):
+        return "smtpd refuses every message with 452 4.3.1 Insufficient system storage."
+    if param.kind == "words":
+        return "smtpd dies on each connection ('unknown ... value')."
+    return "the daemon that reads it stops with a fatal error (or Postfix refuses to start)."
+
+
+# Parameters the rules read but the wizard does not manage: (kind, minimum, the daemon using it).
+OTHER_NUMBERS = {"mailbox_size_limit": ("size", 0, "local"),
+                 "virtual_mailbox_limit": ("size", 0, "virtual"),
+                 "service_throttle_time": ("time", 1, "master")}
+
+
+@rule
+def unreadable_other_numbers(c: Context) -> list[Finding]:
+    found = []
+    for name, (kind, minimum, daemon) in OTHER_NUMBERS.items():
+        raw = c.server.main.get(name)
+        if raw is None or daemon != "master" and not any(s.command == daemon
+                                                          for s in c.server.services):
+            continue
+        try:
+            number = values.parse_time(raw) if kind == "time" else int(raw) if raw.isdigit() \
+                else values.parse_count(raw)
+            values.check_range(number, minimum, values.LONG_MAX)
+        except ValueError as error:
+            found.append(Finding(
+                "error", "unreadable-other", (),
+                f"main.cf sets {name} = {raw}, which {daemon}(8) cannot use ({error}): it stops "
+                "with a fatal error" + (" and Postfix does not run." if daemon == "master" else
+                                        ", and the mail it should deliver stays queued."),
+                f"Fix {name} in main.cf (a plain number"
+                + (" of seconds, at least 1)." if kind == "time" else " of bytes).")))
     return found
 
 
@@ -569,4 +623,48 @@ def exception_table_missing(c: Context) -> list[Finding]:
                 f"{_FILE_TABLES[kind]}): smtpd cannot read it, and a list with a broken entry "
                 "stops matching at all, so even your own networks get rate limited.",
                 f"Create the table (postmap {name}) or remove it from the list."))
+    return found
+
+
+@rule
+def sasl_listener_missing(c: Context) -> list[Finding]:
+    """SASL on as the files stand (not being set up now), but Dovecot serves no such socket."""
+    if not c.sasl_on or touches_socket(c.desired.sasl) or c.dovecot_remote:
+        return []
+    if c.server.dovecot is None or c.server.dovecot.version != "2.3":
+        return []
+    path = c.server.raw("smtpd_sasl_path")
+    if c.sasl.socket == "tcp" and (c.sasl.address is None or c.sasl.port is None):
+        problem = f"smtpd_sasl_path = {path} is not inet:ADDRESS:PORT"
+    elif c.sasl.socket == "tcp" and c.server.inet_listener(c.sasl.port) is None:
+        problem = f"Dovecot's service auth has no inet_listener on port {c.sasl.port}"
+    elif c.sasl.socket == "unix" and c.server.unix_listener(path) is None:
+        problem = f"Dovecot's service auth has no unix_listener {c.server.socket_path(path)}"
+    else:
+        return []
+    return [Finding(
+        "error", "sasl-listener-missing", ("sasl.path", "sasl.port"),
+        f"SMTP AUTH is on with smtpd_sasl_type = dovecot and smtpd_sasl_path = {path}, but "
+        f"{problem}: smtpd cannot reach "
+        "Dovecot, dies with 'no SASL authentication mechanisms' and stops taking mail.",
+        "Set up the socket in the wizard's SMTP AUTH step (it writes both sides), or turn "
+        "SMTP AUTH off.")]
+
+
+@rule
+def dovecot_listener_port_taken(c: Context) -> list[Finding]:
+    if c.server.dovecot is None:
+        return []
+    ports = _service_ports(c)
+    found = []
+    for listener in c.server.dovecot.auth_listeners():
+        port = listener.settings.get("port", "")
+        if listener.kind == "inet" and port.isdigit() and int(port) in ports and \
+                int(port) != (c.sasl.port if c.desired.sasl.port else None):
+            found.append(Finding(
+                "error", "dovecot-port-taken", ("sasl.port",),
+                f"Dovecot's auth inet_listener {listener.label or ''} ({listener.path}, line "
+                f"{listener.line}) uses port {port}, which master.cf service "
+                f"{ports[int(port)]} already uses: Dovecot fails to bind it and does not start.",
+                "Give that listener a free port (and smtpd_sasl_path the same one)."))
     return found

@@ -107,7 +107,9 @@ class Server:
         sasl = current.sasl.model_copy(update=desired.sasl.model_dump(exclude_none=True))
         if desired.sasl.enabled and sasl.type is None:
             sasl = sasl.model_copy(update={"type": "dovecot"})   # the SASL this wizard sets up
-        if sasl.type == "dovecot":
+        if sasl.type == "dovecot" and touches_socket(desired.sasl):
+            # the guide's values for what the change leaves open; without a change, the server
+            # is judged as it is (a missing port stays missing)
             guide = {k: v for k, v in GUIDE_SASL.items() if getattr(sasl, k) is None}
             sasl = sasl.model_copy(update=guide)
         return Settings(limits=limits, sasl=sasl)
@@ -181,3 +183,11 @@ def is_local_address(address: str) -> bool:
         return True
     except OSError:
         return False
+
+
+SOCKET_FIELDS = ("type", "socket", "path", "address", "port", "mode", "user", "group")
+
+
+def touches_socket(desired: Sasl) -> bool:
+    """Whether a change sets up or moves the Dovecot socket (the plan then writes the listener)."""
+    return desired.enabled is True or any(getattr(desired, f) is not None for f in SOCKET_FIELDS)

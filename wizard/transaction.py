@@ -240,6 +240,9 @@ def _write_all(writes, target: Target, outcome: Outcome, journal: dict, backup_d
         if reload and not dovecot_done and not write.path.is_relative_to(dovecot):
             _reload_dovecot(target, outcome, journal, backup_dir)
             dovecot_done = True
+            # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
+            if target.listener and postfix_running(target.postfix_dir):
+                wait_for_listener(target.listener)
         writer.write_file_atomically(write.path, write.new, like=write.like,
                                      crash_prefix=f"file{index}")
         outcome.written.append(write.path)

@@ -1,0 +1,126 @@
+"""Build a WizardApp on a private copy of samples/debian12, deterministic enough for snapshots.
+
+Used by tests/test_snapshots.py, tests/test_screens.py and bench/bench_ui.py.
+
+* the copy's smtpd_tls_cert_file/key_file point at files made inside the copy (the sample names
+  the Debian snakeoil pair, which a machine may or may not have: STARTTLS "configured" vs
+  "not usable" and the auth-needs-tls warning would depend on it);
+* paths are shown with the copy's directory as <demo>, as `postfix-wizard --demo` does;
+* the installed Postfix and Dovecot versions are shown as major.minor only, so a security
+  update of the packages does not change the overview.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "debian12"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from screens.app import WizardApp          # noqa: E402
+from wizard import presets                 # noqa: E402
+from wizard.cli import demo_display        # noqa: E402
+from wizard.server import Server           # noqa: E402
+
+SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
+
+def _major_minor(version: str | None) -> str | None:
+    return ".".join(version.split(".")[:2]) if version else version
+
+
+class PinnedServer(Server):
+    """The real Server, but the installed versions shown without their patch level."""
+
+    @property
+    def postfix_version(self) -> str:
+        return _major_minor(super().postfix_version)
+
+    @property
+    def dovecot_version(self) -> str | None:
+        return _major_minor(super().dovecot_version)
+
+
+def demo_copy(workdir: Path) -> Path:
+    """Copy samples/debian12 into workdir (postfix/, dovecot/) with a TLS pair of its own."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SAMPLE, workdir, dirs_exist_ok=True)
+    tls = workdir / "tls"
+    tls.mkdir(exist_ok=True)
+    cert, key = tls / "cert.pem", tls / "key.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot a real certificate\n"
+                    "-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot a real key\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    main_cf = workdir / "postfix" / "main.cf"
+    text = main_cf.read_text()
+    assert SNAKEOIL_CERT in text and SNAKEOIL_KEY in text, "the sample main.cf changed"
+    main_cf.write_text(text.replace(SNAKEOIL_CERT, str(cert)).replace(SNAKEOIL_KEY, str(key)))
+    return workdir
+
+
+def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> WizardApp:
+    """A WizardApp on a fresh copy in workdir; backups go to workdir/backups; no reloads."""
+    if copy:
+        demo_copy(workdir)
+    server = PinnedServer.load(workdir / "postfix", workdir / "dovecot")
+    loaded = presets.load(presets.find(preset)) if preset else None
+    return WizardApp(server, workdir / "backups", reload=False, preset=loaded,
+                     display=demo_display(workdir))
+
+
+# Driving the app with keys (used from Pilot callbacks) ---------------------------------------------
+
+def no_blink(app) -> None:
+    """Cursor blink off in every Input of every screen (snapshots must not depend on timing)."""
+    from textual.widgets import Input
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+
+
+def focused_key(app) -> str | None:
+    """The settings key of the FieldRow holding the focus, if any."""
+    return row.key if (row := app.focused_row()) is not None else None
+
+
+async def tab_until(pilot, predicate, what: str, limit: int = 40, key: str = "tab") -> None:
+    """Press Tab (or `key`) until predicate(app) holds; fail after `limit` presses."""
+    for _ in range(limit):
+        if predicate(pilot.app):
+            return
+        await pilot.press(key)
+    raise AssertionError(f"{key} never reached {what}; focus is on {pilot.app.focused!r}")
+
+
+async def tab_to(pilot, field: str, limit: int = 40, key: str = "tab") -> None:
+    """Tab (or `key`) to the field of settings key `field` (e.g. "limits.queue_minfree")."""
+    await tab_until(pilot, lambda app: focused_key(app) == field, field, limit, key)
+
+
+async def tab_to_id(pilot, widget_id: str, limit: int = 40, key: str = "tab") -> None:
+    await tab_until(pilot, lambda app: app.focused is not None and app.focused.id == widget_id,
+                    f"#{widget_id}", limit, key)
+
+
+async def type_into_focused(pilot, text: str) -> None:
+    """Clear the focused Input (Home, Ctrl+K: Textual's Input bindings) and type `text`."""
+    await pilot.press("home", "ctrl+k", *text)
+
+
+async def pick_option(pilot, option_id: str, limit: int = 20) -> None:
+    """In the focused OptionList, move down to `option_id` and press Enter."""
+    from textual.widgets import OptionList
+    options = pilot.app.screen.query_one(OptionList)
+    for _ in range(limit):
+        highlighted = options.highlighted
+        if highlighted is not None and options.get_option_at_index(highlighted).id == option_id:
+            await pilot.press("enter")
+            return
+        await pilot.press("down")
+    raise AssertionError(f"no option {option_id} in the list")

@@ -1,0 +1,174 @@
+"""SVG snapshots of every screen of the wizard, at 80x24 and at 120x40 (pytest-textual-snapshot).
+
+Each test builds the app on a fresh copy of samples/debian12 (tests/snapshot_apps/factory.py:
+TLS pair inside the copy, the copy shown as <demo>, versions as major.minor), drives it with keys
+in `run_before`, turns the cursor blink off, and compares the screen with the stored SVG in
+tests/__snapshots__/test_snapshots/. Regenerate with `--snapshot-update` and look at the result.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from snapshot_apps.factory import (make_app, no_blink, pick_option, tab_to, tab_to_id,
+                                   type_into_focused)
+from wizard import writer
+
+pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
+
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+FIXED_BACKUP_ID = "20250102-030405"
+
+
+# What to do before each snapshot ---------------------------------------------------------------
+
+async def overview(pilot):
+    pass
+
+
+async def rates(pilot):
+    await pilot.press("enter")                       # Start
+
+
+async def resources(pilot):
+    await pilot.press("enter", "ctrl+n")
+
+
+async def resources_advanced(pilot):
+    await resources(pilot)
+    await tab_to(pilot, "limits.message_size_limit")
+    await pilot.press("tab", "enter")                # the Collapsible's title: expand
+    await tab_to(pilot, "limits.smtpd_error_sleep_time")
+
+
+async def _sasl_on(pilot):
+    await pilot.press("enter", "ctrl+n", "ctrl+n", "space")     # SMTP AUTH: check "yes"
+    await tab_to(pilot, "sasl.tls_auth_only")
+    await pilot.press("space")
+
+
+async def sasl(pilot):
+    await pilot.press("enter", "ctrl+n", "ctrl+n")
+
+
+async def sasl_unix(pilot):
+    await _sasl_on(pilot)
+    await tab_to(pilot, "sasl.path", key="shift+tab")
+    await type_into_focused(pilot, "private/auth")
+
+
+async def sasl_tcp(pilot):
+    await _sasl_on(pilot)
+    await tab_to(pilot, "sasl.socket", key="shift+tab")
+    await pilot.press("down", "space")               # RadioSet: TCP socket
+    await tab_to(pilot, "sasl.address")
+    await type_into_focused(pilot, "127.0.0.1")
+    await tab_to(pilot, "sasl.port")
+    await type_into_focused(pilot, "12345")
+
+
+async def field_error(pilot):
+    await pilot.press("enter")
+    await tab_to(pilot, "limits.anvil_rate_time_unit")
+    await type_into_focused(pilot, "1.5m")
+    await pilot.press("ctrl+n")                      # refused: the toast says why
+
+
+async def field_warning(pilot):
+    await resources(pilot)
+    await tab_to(pilot, "limits.queue_minfree")
+    await type_into_focused(pilot, "1000")
+
+
+async def _choices(pilot):
+    """Rate limit 30, SMTP AUTH over the UNIX socket with AUTH only after STARTTLS."""
+    await pilot.press("enter")
+    await type_into_focused(pilot, "30")
+    await pilot.press("ctrl+n", "ctrl+n", "space")
+    await tab_to(pilot, "sasl.tls_auth_only")
+    await pilot.press("space")
+
+
+async def review(pilot):
+    await _choices(pilot)
+    await pilot.press("ctrl+n")
+
+
+async def review_dovecot(pilot):
+    await review(pilot)
+    await pilot.press("tab")                         # the file tabs
+    await pilot.press("right")                       # the Dovecot file
+
+
+async def preset_picker(pilot):
+    await pilot.press("ctrl+o")
+
+
+async def preset_loaded(pilot):
+    await pilot.press("ctrl+o")
+    await pick_option(pilot, "rhel9-guide")
+    await pilot.pause()
+    await pilot.press("enter")                       # Start: the preset's values in the fields
+
+
+async def save_and_apply(pilot):
+    await _choices(pilot)
+    await pilot.press("ctrl+n", "ctrl+n")
+
+
+async def apply_confirm(pilot):
+    await save_and_apply(pilot)
+    await tab_to_id(pilot, "apply-button")
+    await pilot.press("enter")
+
+
+async def result(pilot):
+    await apply_confirm(pilot)
+    await pilot.press("tab", "enter")                # from "No" to "Apply"
+    await pilot.pause()
+
+
+async def quit_confirm(pilot):
+    await pilot.press("enter")
+    await type_into_focused(pilot, "30")
+    await pilot.press("ctrl+q")
+
+
+async def help_dialog(pilot):
+    await pilot.press("enter", "f1")
+
+
+SCREENS = [overview, rates, resources, resources_advanced, sasl, sasl_unix, sasl_tcp,
+           field_error, field_warning, review, review_dovecot, preset_picker, preset_loaded,
+           save_and_apply, apply_confirm, result, quit_confirm, help_dialog]
+
+
+@pytest.fixture
+def fixed_backup_id(monkeypatch):
+    """The backup set id is a UTC timestamp: make it fixed for the result screen."""
+    def new_set_directory(backup_dir: Path) -> Path:
+        directory = backup_dir / FIXED_BACKUP_ID
+        directory.mkdir(mode=0o700)
+        return directory
+    monkeypatch.setattr(writer, "_new_set_directory", new_set_directory)
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+@pytest.mark.parametrize("drive", SCREENS, ids=[f.__name__ for f in SCREENS])
+def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
+    app = make_app(tmp_path / "demo")
+
+    async def run_before(pilot):
+        no_blink(pilot.app)
+        await pilot.pause()
+        await drive(pilot)
+        await pilot.pause()
+        no_blink(pilot.app)                          # Inputs of dialogs opened meanwhile
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+    if drive is result:
+        assert (tmp_path / "demo" / "backups" / FIXED_BACKUP_ID / "manifest.json").is_file()
