@@ -301,8 +301,6 @@ def test_full_disk_for_main_cf_exits_3_and_puts_the_dovecot_files_back(mounts, t
     assert not (backup_dir / writer.JOURNAL).exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an OSError while locking/backing up/journaling "
-                   "(full or read-only backup dir) escapes transaction.apply as a traceback, exit 1")
 def test_full_backup_dir_exits_3_without_a_traceback(mounts, tmp_path, dirs):
     postfix_dir, dovecot_dir, backup_dir = dirs
     tmpfs(mounts, backup_dir, "64k")
@@ -335,8 +333,6 @@ def test_read_only_postfix_dir_exits_3_and_changes_nothing(mounts, dirs):
     assert strays(dovecot_dir) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an OSError while locking/backing up/journaling "
-                   "(full or read-only backup dir) escapes transaction.apply as a traceback, exit 1")
 def test_read_only_backup_dir_exits_3_without_a_traceback(mounts, dirs):
     postfix_dir, dovecot_dir, backup_dir = dirs
     backup_dir.mkdir()
@@ -501,8 +497,6 @@ def test_file_changed_after_reading_is_detected_and_nothing_written(changed, dir
     assert set_dirs(backup_dir) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: check_unchanged runs before staging (~1 s of "
-                   "postconf/doveconf); an edit made meanwhile is overwritten, not detected")
 def test_file_changed_while_the_new_files_are_staged_is_detected(dirs, monkeypatch):
     postfix_dir, dovecot_dir, backup_dir = dirs
     writes = plan_writes(postfix_dir, dovecot_dir, "rhel9-guide")
@@ -618,9 +612,6 @@ def test_rollback_of_a_chosen_set(dirs):
     assert snapshot(postfix_dir, dovecot_dir) == original
 
 
-@pytest.mark.xfail(strict=True, reason="bug: set ids '<stamp>-N' sort as strings, so from the "
-                   "11th set made in one second on '-10' sorts before '-2' and rollback without "
-                   "an id restores an older set than the latest")
 def test_rollback_without_id_takes_the_latest_set_even_many_in_one_second(dirs, monkeypatch):
     postfix_dir, dovecot_dir, backup_dir = dirs
     second = time.gmtime()
@@ -702,8 +693,6 @@ def test_warnings_already_in_the_live_main_cf_do_not_block(dirs):
     assert UNKNOWN_PARAM in text and b"smtpd_client_connection_rate_limit = 60" in text
 
 
-@pytest.mark.xfail(strict=True, reason="bug: stage() copies an absolute symlink as is, so the "
-                   "staged main.cf points at the live file and the new text is never checked")
 def test_absolute_symlink_inside_the_config_dir_is_still_checked(dirs):
     postfix_dir, dovecot_dir, backup_dir = dirs
     (postfix_dir / "real").mkdir()

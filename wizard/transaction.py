@@ -71,21 +71,29 @@ def check_unchanged(writes: list[Write]) -> None:
                 "postconf -e?); nothing was written. Run the wizard again to see the new state")
 
 
-def stage(writes: list[Write], target: Target) -> list[str]:
-    """Check the new files with the real tools in a private copy; return notes, raise on failure."""
+STAGE_PREFIX = ".stage-"
+
+
+def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
+    """Check the new files with the real tools in a private copy; return notes, raise on failure.
+
+    The copy follows symlinks (a link to a file elsewhere in the tree must be checked with its
+    new text), and lives in the backup directory so that a crash leaves nothing in /tmp.
+    """
     notes = []
-    with tempfile.TemporaryDirectory(prefix="postfix-wizard-stage-") as work:
+    with tempfile.TemporaryDirectory(prefix=STAGE_PREFIX, dir=backup_dir) as work:
         stage_dir = Path(work)
         copies = {target.postfix_dir: stage_dir / "postfix", target.dovecot_dir: stage_dir / "dovecot"}
         for live, copy in copies.items():
             if live.is_dir():
-                shutil.copytree(live, copy, symlinks=True, ignore_dangling_symlinks=True)
+                shutil.copytree(live, copy, symlinks=False, ignore_dangling_symlinks=True)
         for write in writes:
-            for live, copy in copies.items():
-                if write.path.resolve().is_relative_to(live.resolve()):
-                    staged = copy / write.path.resolve().relative_to(live.resolve())
-                    staged.unlink(missing_ok=True)
-                    staged.write_bytes(write.new)
+            for path in {Path(os.path.abspath(write.path)), write.path.resolve()}:
+                for live, copy in copies.items():
+                    if path.is_relative_to(Path(os.path.abspath(live))):
+                        staged = copy / path.relative_to(Path(os.path.abspath(live)))
+                        staged.unlink(missing_ok=True)
+                        staged.write_bytes(write.new)
         notes += _check_postfix(target.postfix_dir, copies[target.postfix_dir])
         if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
             notes += _check_dovecot(copies[target.dovecot_dir])
@@ -190,15 +198,26 @@ def wait_for_listener(listener: tuple) -> None:
 def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool = True,
           reason: str = "apply", check: bool = True) -> Outcome:
     writer.prepare_backup_dir(backup_dir)
-    with Lock(backup_dir):
-        recover(backup_dir)
-        crash_point("locked")
-        check_unchanged(writes)
-        roots = [target.postfix_dir, target.dovecot_dir]
-        real = [Write(resolve(w.path, roots), w.old, w.new, w.like) for w in writes]
-        notes = stage(real, target) if check else []
-        crash_point("staged")
-        return _commit(_in_order(real, target), target, backup_dir, reload, reason, notes)
+    try:
+        with Lock(backup_dir):
+            recover(backup_dir)
+            crash_point("locked")
+            check_unchanged(writes)
+            roots = [target.postfix_dir, target.dovecot_dir]
+            real = [Write(resolve(w.path, roots), w.old, w.new, w.like) for w in writes]
+            notes = stage(writes, target, backup_dir) if check else []
+            crash_point("staged")
+            return _commit(_in_order(real, target), target, backup_dir, reload, reason, notes)
+    except OSError as error:
+        raise WriteError(f"cannot use the backup directory {backup_dir} ({_reason(error)}); "
+                         "nothing was written") from None
+
+
+def _reason(error: OSError) -> str:
+    """shutil.Error carries its causes in a list, not in strerror."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        return "; ".join(str(why) for _src, _dst, why in error.args[0][:1])
+    return error.strerror or str(error)
 
 
 def _in_order(writes: list[Write], target: Target) -> list[Write]:
@@ -209,7 +228,19 @@ def _in_order(writes: list[Write], target: Target) -> list[Write]:
 
 def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool, reason: str,
             notes: list[str]) -> Outcome:
-    backup = writer.back_up([w.path for w in writes], backup_dir, reason)
+    try:
+        backup = writer.back_up([w.path for w in writes], backup_dir, reason)
+    except OSError as error:
+        writer.remove_incomplete_sets(backup_dir)
+        raise WriteError(f"cannot write the backup set in {backup_dir} ({error.strerror}); "
+                         "nothing was written") from None
+    changed = [w.path for w, entry in zip(writes, backup.entries)
+               if writer.sha256(w.old) != entry["sha256"]]
+    if changed:          # edited by someone else while the new files were being checked
+        shutil.rmtree(backup.directory)
+        raise writer.ChangedOnDisk(
+            f"{changed[0]} changed on disk while the wizard was checking the new files; nothing "
+            "was written. Run the wizard again to see the new state")
     crash_point("backed-up")
     journal = {"backup": backup.id, "state": "writing", "pid": os.getpid(), "reloaded": [],
                "postfix_dir": str(target.postfix_dir), "dovecot_dir": str(target.dovecot_dir)}
@@ -286,6 +317,8 @@ def _undo(backup: BackupSet, journal: dict, target: Target) -> list[str]:
 
 def recover(backup_dir: Path) -> list[str]:
     """Undo a transaction a crash interrupted; say what was done. Call with the lock held."""
+    for stale in backup_dir.glob(STAGE_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)          # a staging copy a crash left behind
     journal = writer.read_journal(backup_dir)
     if journal is None:
         return []

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,13 +195,22 @@ def prepare_backup_dir(backup_dir: Path) -> None:
 def _new_set_directory(backup_dir: Path) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     for attempt in range(1000):
-        directory = backup_dir / (stamp if attempt == 0 else f"{stamp}-{attempt}")
+        # zero-padded so that ids sort in creation order as text
+        directory = backup_dir / (stamp if attempt == 0 else f"{stamp}-{attempt:03d}")
         try:
             directory.mkdir(mode=0o700)
             return directory
         except FileExistsError:
             continue
     raise WriteError(f"{backup_dir}: could not create a backup set")
+
+
+def remove_incomplete_sets(backup_dir: Path) -> None:
+    """Remove set directories a failed backup left without a manifest (they hold no record)."""
+    for directory in backup_dir.iterdir():
+        if directory.is_dir() and not directory.name.startswith(".") and \
+                not (directory / MANIFEST).exists():
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def backup_sets(backup_dir: Path) -> list[BackupSet]:
