@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from snapshot_apps.factory import (make_app, no_blink, pick_option, tab_to, tab_to_id,
+from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
                                    type_into_focused)
 from wizard import writer
 
@@ -39,47 +39,43 @@ async def resources(pilot):
 
 async def resources_advanced(pilot):
     await resources(pilot)
-    await tab_to(pilot, "limits.message_size_limit")
+    await focus_field(pilot, "limits.message_size_limit")
     await pilot.press("tab", "enter")                # the Collapsible's title: expand
-    await tab_to(pilot, "limits.smtpd_error_sleep_time")
+    await pilot.press("tab")                         # its first field
 
 
 async def _sasl_on(pilot):
     await pilot.press("enter", "ctrl+n", "ctrl+n", "space")     # SMTP AUTH: check "yes"
-    await tab_to(pilot, "sasl.tls_auth_only")
+    await focus_field(pilot, "sasl.tls_auth_only")
     await pilot.press("space")
-
-
-async def sasl(pilot):
-    await pilot.press("enter", "ctrl+n", "ctrl+n")
 
 
 async def sasl_unix(pilot):
     await _sasl_on(pilot)
-    await tab_to(pilot, "sasl.path", key="shift+tab")
-    await type_into_focused(pilot, "private/auth")
+    await focus_field(pilot, "sasl.path")
+    await set_focused(pilot, "private/auth")
 
 
 async def sasl_tcp(pilot):
     await _sasl_on(pilot)
-    await tab_to(pilot, "sasl.socket", key="shift+tab")
+    await focus_field(pilot, "sasl.socket")
     await pilot.press("down", "space")               # RadioSet: TCP socket
-    await tab_to(pilot, "sasl.address")
-    await type_into_focused(pilot, "127.0.0.1")
-    await tab_to(pilot, "sasl.port")
-    await type_into_focused(pilot, "12345")
+    await focus_field(pilot, "sasl.address")
+    await set_focused(pilot, "127.0.0.1")
+    await pilot.press("tab")                         # to the port
+    await set_focused(pilot, "12345")
 
 
 async def field_error(pilot):
     await pilot.press("enter")
-    await tab_to(pilot, "limits.anvil_rate_time_unit")
+    await focus_field(pilot, "limits.anvil_rate_time_unit")
     await type_into_focused(pilot, "1.5m")
     await pilot.press("ctrl+n")                      # refused: the toast says why
 
 
 async def field_warning(pilot):
     await resources(pilot)
-    await tab_to(pilot, "limits.queue_minfree")
+    await focus_field(pilot, "limits.queue_minfree")
     await type_into_focused(pilot, "1000")
 
 
@@ -88,7 +84,7 @@ async def _choices(pilot):
     await pilot.press("enter")
     await type_into_focused(pilot, "30")
     await pilot.press("ctrl+n", "ctrl+n", "space")
-    await tab_to(pilot, "sasl.tls_auth_only")
+    await focus_field(pilot, "sasl.tls_auth_only")
     await pilot.press("space")
 
 
@@ -121,7 +117,7 @@ async def save_and_apply(pilot):
 
 async def apply_confirm(pilot):
     await save_and_apply(pilot)
-    await tab_to_id(pilot, "apply-button")
+    pilot.app.query_one("#apply-button").focus()
     await pilot.press("enter")
 
 
@@ -141,9 +137,13 @@ async def help_dialog(pilot):
     await pilot.press("enter", "f1")
 
 
-SCREENS = [overview, rates, resources, resources_advanced, sasl, sasl_unix, sasl_tcp,
+SCREENS = [overview, rates, resources, resources_advanced, sasl_unix, sasl_tcp,
            field_error, field_warning, review, review_dovecot, preset_picker, preset_loaded,
            save_and_apply, apply_confirm, result, quit_confirm, help_dialog]
+ONLY_SMALL = {review_dovecot, apply_confirm}     # extras: 80x24 is where layout goes wrong
+CASES = [pytest.param(drive, size, id=f"{drive.__name__}-{name}")
+         for drive in SCREENS for name, size in SIZES.items()
+         if name == "80x24" or drive not in ONLY_SMALL]
 
 
 @pytest.fixture
@@ -156,8 +156,7 @@ def fixed_backup_id(monkeypatch):
     monkeypatch.setattr(writer, "_new_set_directory", new_set_directory)
 
 
-@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
-@pytest.mark.parametrize("drive", SCREENS, ids=[f.__name__ for f in SCREENS])
+@pytest.mark.parametrize("drive, size", CASES)
 def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
     app = make_app(tmp_path / "demo")
 

@@ -86,7 +86,7 @@ def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
         copies = {target.postfix_dir: stage_dir / "postfix", target.dovecot_dir: stage_dir / "dovecot"}
         for live, copy in copies.items():
             if live.is_dir():
-                shutil.copytree(live, copy, symlinks=False, ignore_dangling_symlinks=True)
+                shutil.copytree(live, copy, symlinks=False, ignore=_not_files)
         for write in writes:
             for path in {Path(os.path.abspath(write.path)), write.path.resolve()}:
                 for live, copy in copies.items():
@@ -98,6 +98,12 @@ def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
         if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
             notes += _check_dovecot(copies[target.dovecot_dir])
     return notes
+
+
+def _not_files(directory: str, names: list[str]) -> list[str]:
+    """Sockets, FIFOs and dangling links (a Dovecot base_dir inside /etc/dovecot) stay out."""
+    return [name for name in names if not (os.path.isfile(os.path.join(directory, name)) or
+                                           os.path.isdir(os.path.join(directory, name)))]
 
 
 def _postconf_warnings(directory: Path) -> tuple[int, set[str]]:
@@ -221,9 +227,11 @@ def _reason(error: OSError) -> str:
 
 
 def _in_order(writes: list[Write], target: Target) -> list[Write]:
-    """Dovecot's files first: main.cf must never point at a socket that does not exist yet."""
+    """main.cf must never point at a Dovecot socket that does not exist: when SASL ends up on,
+    Dovecot's files go first; when it ends up off (or a rollback), main.cf goes first."""
     dovecot = target.dovecot_dir.resolve()
-    return sorted(writes, key=lambda w: not w.path.is_relative_to(dovecot))
+    dovecot_first = target.listener is not None
+    return sorted(writes, key=lambda w: w.path.is_relative_to(dovecot) != dovecot_first)
 
 
 def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool, reason: str,
@@ -265,35 +273,44 @@ def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool,
 
 def _write_all(writes, target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
                reload: bool) -> None:
+    """Write the files in their order (see _in_order), reloading each daemon after its files."""
     dovecot = target.dovecot_dir.resolve()
-    dovecot_done = False
     for index, write in enumerate(writes):
-        if reload and not dovecot_done and not write.path.is_relative_to(dovecot):
-            _reload_dovecot(target, outcome, journal, backup_dir)
-            dovecot_done = True
+        is_main = not write.path.is_relative_to(dovecot)
+        if is_main and reload and target.listener and postfix_running(target.postfix_dir):
             # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
-            if target.listener and postfix_running(target.postfix_dir):
-                wait_for_listener(target.listener)
+            _reload_dovecot(target, outcome, journal, backup_dir, reload)
+            wait_for_listener(target.listener)
         writer.write_file_atomically(write.path, write.new, like=write.like,
                                      crash_prefix=f"file{index}")
         outcome.written.append(write.path)
         crash_point(f"file{index}-after-rename")
-    if reload and not dovecot_done:
-        _reload_dovecot(target, outcome, journal, backup_dir)
-    if reload and reload_postfix(target.postfix_dir):
-        outcome.reloaded.append("postfix")
+        last_of_its_daemon = index + 1 == len(writes) or \
+            writes[index + 1].path.is_relative_to(dovecot) == is_main
+        if reload and last_of_its_daemon and is_main and reload_postfix(target.postfix_dir):
+            outcome.reloaded.append("postfix")
+            _note_reloads(outcome, journal, backup_dir)
+    _reload_dovecot(target, outcome, journal, backup_dir, reload)
 
 
-def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir: Path) -> None:
-    if not any(p.is_relative_to(target.dovecot_dir.resolve()) for p in outcome.written):
+def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
+                    reload: bool) -> None:
+    """Reload Dovecot once, after its files are written (if any were, and it runs)."""
+    dovecot = target.dovecot_dir.resolve()
+    if not reload or "dovecot" in outcome.reloaded or \
+            not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
     if reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
-        journal["reloaded"] = outcome.reloaded
-        writer.write_journal(backup_dir, journal)
+        _note_reloads(outcome, journal, backup_dir)
         crash_point("dovecot-reloaded")
         if target.listener:
             wait_for_listener(target.listener)
+
+
+def _note_reloads(outcome: Outcome, journal: dict, backup_dir: Path) -> None:
+    journal["reloaded"] = list(outcome.reloaded)
+    writer.write_journal(backup_dir, journal)
 
 
 def _undo(backup: BackupSet, journal: dict, target: Target) -> list[str]:
