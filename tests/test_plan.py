@@ -1,13 +1,16 @@
 """The change plan on the bundled Debian 12 configuration, judged by the real postconf and doveconf."""
 
+import difflib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wizard.model import Limits, Sasl, Settings
-from wizard.plan import make_plan
+from wizard.plan import FileChange, make_plan
 from wizard.server import Server
 
 UNIX = Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
@@ -136,3 +139,20 @@ def test_a_default_that_refers_to_a_changed_parameter_is_written_out(sample_dirs
                             "smtpd_sasl_tls_security_options": "noanonymous"}
     unchanged = make_plan(server, Settings(sasl=Sasl(tls_security_options=["noanonymous"])))
     assert unchanged.main_cf == {}
+
+
+@given(st.lists(st.integers(0, 10**6), unique=True, max_size=40),
+       st.lists(st.tuples(st.sampled_from("adc"), st.integers(0, 60), st.integers(0, 10**6)),
+                max_size=5))
+def test_trimmed_diff_equals_difflib_on_the_whole_file(keys, edits):
+    old = [f"line {k}\n" for k in keys]
+    new = list(old)
+    for op, where, value in edits:
+        if op == "a":
+            new.insert(where % (len(new) + 1), f"new {value}\n")
+        elif new:
+            del new[where % len(new)]
+            if op == "c":
+                new.insert(where % (len(new) + 1), f"changed {value}\n")
+    expected = "".join(difflib.unified_diff(old, new, "f (now)", "f (after)"))
+    assert FileChange(Path("f"), "".join(old), "".join(new)).unified("f") == expected
