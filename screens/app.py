@@ -63,8 +63,9 @@ class WizardApp(App):
 
     def __init__(self, server: Server, backup_dir: Path, *, reload: bool = True,
                  preset: Preset | None = None, notes: tuple[str, ...] = (),
-                 display: Display = str) -> None:
+                 display: Display = str, light: bool = False) -> None:
         super().__init__()
+        self.theme = "textual-light" if light else "textual-dark"
         self.server = server
         self.backup_dir = backup_dir
         self.reload_services = reload

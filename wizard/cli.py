@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  postfix-wizard rollback")
     _add_common(parser)
     parser.add_argument("--preset", metavar="NAME|PATH", help="open the wizard with a preset loaded")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark",
+                        help="colours for a dark or a light terminal background (default dark)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     apply = _command(commands, "apply", "apply a preset: validate, show the diff, write the files",
@@ -309,7 +311,7 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
     preset = presets.load(presets.find(preset_name)) if preset_name else None
     app = WizardApp(load_server(args), backup_dir(args),
                     reload=not option(args, "no_reload", False), preset=preset, notes=notes,
-                    display=display)
+                    display=display, light=option(args, "theme", "dark") == "light")
     app.run()
     return EXIT_OK
 
