@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
-                                   type_into_focused)
+                                   tab_until, type_into_focused)
 from wizard import writer
 
 pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
@@ -95,7 +95,7 @@ async def review(pilot):
 
 async def review_dovecot(pilot):
     await review(pilot)
-    await pilot.press("tab")                         # the file tabs
+    await tab_until(pilot, lambda app: type(app.focused).__name__ == "ContentTabs", "the tabs")
     await pilot.press("right")                       # the Dovecot file
 
 
