@@ -43,7 +43,7 @@ class WizardApp(App):
     Collapsible { padding: 0; border: none; }
     #review-tabs { height: auto; }
     .diff { height: auto; }
-    #apply-pane Input { margin-bottom: 1; }
+    #apply .label { text-style: bold; margin-top: 1; }
     #result { margin-top: 1; }
     """
     BINDINGS = [
@@ -86,8 +86,8 @@ class WizardApp(App):
             yield OptionList(id="steps")
             with ContentSwitcher(initial="overview"):
                 yield self._overview()
-                for each in STEPS[1:-2]:
-                    yield self._field_pane(each)
+                for each in STEPS[1:-2]:          # filled on first visit (start-up time)
+                    yield VerticalScroll(id=each.id, classes="pane")
                 yield VerticalScroll(id="review", classes="pane")
                 yield self._apply_pane()
         yield Footer()
@@ -101,24 +101,32 @@ class WizardApp(App):
             id="overview", classes="pane")
         return pane
 
-    def _field_pane(self, each: Step) -> VerticalScroll:
+    async def build_pane(self, each: Step) -> None:
+        pane = self.query_one(f"#{each.id}", VerticalScroll)
+        if pane.children:
+            return
         children = [Static(each.title, classes="pane-title"),
                     Static("", classes="summary", id=f"summary-{each.id}")]
         children += [FieldRow(self.session, key) for key in each.keys]
         if each.advanced:
             children.append(Collapsible(*[FieldRow(self.session, key) for key in each.advanced],
                                         title=each.advanced_title, collapsed=True))
-        return VerticalScroll(*children, id=each.id, classes="pane")
+        await pane.mount_all(children)
+        for row in pane.query(FieldRow):
+            row.show_findings(self.session.findings_for([row.key]))
+        self.show_socket_fields()
 
     def _apply_pane(self) -> VerticalScroll:
         name = self.session.preset.name if self.session.preset else "my-hardening"
         return VerticalScroll(
             Static("Save and apply", classes="pane-title"),
             Static("Save your choices as a preset (Ctrl+S):"),
-            Input(placeholder="path of the preset file, e.g. /root/hardening.toml",
-                  id="preset-file", compact=True),
-            Input(name, placeholder="preset name", id="preset-name", compact=True),
-            Input("", placeholder="description: who it is for and why", id="preset-description",
+            Static("Preset file", classes="label"),
+            Input(placeholder="e.g. /root/hardening.toml", id="preset-file", compact=True),
+            Static("Name", classes="label"),
+            Input(name, placeholder="a short name", id="preset-name", compact=True),
+            Static("Description", classes="label"),
+            Input("", placeholder="who it is for and why", id="preset-description",
                   compact=True),
             Horizontal(Button("Save preset", id="save-button"),
                        Button("Apply…", id="apply-button", variant="warning"), classes="buttons"),
@@ -127,9 +135,6 @@ class WizardApp(App):
 
     def on_mount(self) -> None:
         self.refresh_steps()
-        for row in self.query(FieldRow):
-            row.show_findings(self.session.findings_for([row.key]))
-        self.show_socket_fields()
         self.query_one("#start", Button).focus()
 
     # Overview ------------------------------------------------------------------------------
@@ -177,7 +182,8 @@ class WizardApp(App):
                            for number, each in enumerate(STEPS, start=1)])
         steps.highlighted = highlighted
         for each in STEPS[1:-2]:
-            self.refresh_summary(each)
+            if self.query(f"#summary-{each.id}"):
+                self.refresh_summary(each)
 
     def step_label(self, number: int, each: Step) -> Text:
         errors = len(self.session.errors_in(list(each.all_keys))) if each.all_keys else 0
@@ -208,38 +214,54 @@ class WizardApp(App):
             summary.add_class("ok")
             summary.update("No errors here." + (f" {len(warnings)} warning(s)." if warnings else ""))
 
-    def go_to(self, step_id: str) -> None:
+    async def go_to(self, step_id: str) -> None:
         self.step_id = step_id
         self.visited.add(step_id)
         if step_id == "review":
-            self.show_review()
+            await self.show_review()
+        elif step(step_id).all_keys:
+            await self.build_pane(step(step_id))
         self.query_one(ContentSwitcher).current = step_id
         self.refresh_steps()
         pane = self.query_one(f"#{step_id}")
-        focusable = [w for w in pane.query("Input, Checkbox, RadioSet, Button") if w.display]
+        focusable = [w for w in pane.query("Input, Checkbox, RadioSet, Button, Tabs")
+                     if w.display and w.focusable]
         if focusable:
             focusable[0].focus()
 
     @on(OptionList.OptionSelected, "#steps")
-    def step_chosen(self, event: OptionList.OptionSelected) -> None:
-        self.go_to(str(event.option.id))
+    async def step_chosen(self, event: OptionList.OptionSelected) -> None:
+        await self.go_to(str(event.option.id))
 
-    def action_next(self) -> None:
+    async def action_next(self) -> None:
         current = step(self.step_id)
         errors = self.session.errors_in(list(current.all_keys))
         if errors:
-            self.notify(f"{current.title} has {len(errors)} error(s): "
-                        f"{errors[0].message} Fix: {errors[0].fix}",
-                        title="Cannot go on", severity="error", timeout=8)
+            self.show_first_error(current)
+            self.notify(f"{len(errors)} error(s) here; the first is shown in red.",
+                        title="Cannot go on", severity="error", timeout=5)
             return
         index = STEP_IDS.index(self.step_id)
         if index + 1 < len(STEP_IDS):
-            self.go_to(STEP_IDS[index + 1])
+            await self.go_to(STEP_IDS[index + 1])
 
-    def action_back(self) -> None:
+    def show_first_error(self, current: Step) -> None:
+        """Bring the first field with an error into view, its message included, and focus it."""
+        for row in self.query_one(f"#{current.id}").query(FieldRow):
+            if self.session.errors_in([row.key]):
+                for collapsible in row.ancestors_with_self:
+                    if isinstance(collapsible, Collapsible):
+                        collapsible.collapsed = False
+                row.query_one(".message").scroll_visible(animate=False)
+                widget = row.query("Input, Checkbox, RadioSet")
+                if widget:
+                    widget.first().focus(scroll_visible=False)
+                return
+
+    async def action_back(self) -> None:
         index = STEP_IDS.index(self.step_id)
         if index > 0:
-            self.go_to(STEP_IDS[index - 1])
+            await self.go_to(STEP_IDS[index - 1])
 
     # Fields --------------------------------------------------------------------------------------
 
@@ -254,8 +276,8 @@ class WizardApp(App):
     def show_socket_fields(self) -> None:
         tcp = self.session.fields["sasl.socket"].text == "tcp"
         for key in UNIX_ONLY + TCP_ONLY:
-            row = self.query_one(f"#field-{key.replace('.', '-')}", FieldRow)
-            row.display = (key in TCP_ONLY) == tcp
+            for row in self.query(f"#field-{key.replace('.', '-')}").results(FieldRow):
+                row.display = (key in TCP_ONLY) == tcp
 
     def focused_row(self) -> FieldRow | None:
         widget = self.focused
@@ -300,10 +322,10 @@ class WizardApp(App):
         self.notify(f"Loaded preset {preset.name}.")
 
     @on(Button.Pressed, "#save-button")
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         path_text = self.query_one("#preset-file", Input).value.strip()
         if not path_text:
-            self.go_to("apply")
+            await self.go_to("apply")
             self.query_one("#preset-file", Input).focus()
             self.notify("Type the path of the preset file, then press Ctrl+S again.")
             return
@@ -321,9 +343,9 @@ class WizardApp(App):
 
     # Review and apply ------------------------------------------------------------------------------
 
-    def show_review(self) -> None:
+    async def show_review(self) -> None:
         review = self.query_one("#review", VerticalScroll)
-        review.remove_children()
+        await review.remove_children()
         plan = self.session.plan()
         findings = self.session.all_findings()
         widgets = [Static("Review: findings and the exact changes", classes="pane-title"),
@@ -331,12 +353,12 @@ class WizardApp(App):
         if plan.changes:
             tabs = TabbedContent(id="review-tabs")
             for change in plan.changes:        # what `with TabbedContent():` does in compose
-                tabs.compose_add_child(TabPane(self.show_path(change.path),
-                                               Static(diff_text(change.unified(self.show_path(change.path))), classes="diff")))
+                tabs.compose_add_child(TabPane(change.path.name, Static(
+                    diff_text(change.unified(self.show_path(change.path))), classes="diff")))
             widgets.append(tabs)
         else:
             widgets.append(Static("No file would change: every value is what the server has."))
-        review.mount_all(widgets)
+        await review.mount_all(widgets)
 
     def findings_text(self, findings: list[rules.Finding]) -> Text:
         out = Text()
@@ -362,9 +384,11 @@ class WizardApp(App):
             self.notify("Nothing to apply: no file would change.")
             return
         names = "\n".join(f"  {self.show_path(c.path)}" for c in plan.changes)
+        reloads = ("Postfix and Dovecot are reloaded if they run." if self.reload_services
+                   else "No service is reloaded (reloads are off).")
         self.push_screen(Confirm("Apply these changes?",
                                  f"The wizard will write:\n{names}\n\nEach file is backed up "
-                                 "first; running services are reloaded.", yes="Apply"),
+                                 f"first. {reloads}", yes="Apply"),
                          lambda yes: self.apply(plan) if yes else None)
 
     def apply(self, plan) -> None:
@@ -409,8 +433,8 @@ class WizardApp(App):
         self.push_screen(Help())
 
     @on(Button.Pressed, "#start")
-    def start(self) -> None:
-        self.go_to("rates")
+    async def start(self) -> None:
+        await self.go_to("rates")
 
     async def action_quit(self) -> None:
         if self.session.dirty and not self.applied:

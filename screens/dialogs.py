@@ -20,8 +20,9 @@ Confirm > Vertical, PresetPicker > Vertical, Help > Vertical {
 .title { text-style: bold; margin-bottom: 1; }
 .dialog-buttons { height: auto; margin-top: 1; }
 .dialog-buttons Button { margin-right: 2; }
-PresetPicker OptionList { height: auto; max-height: 8; }
-Help VerticalScroll { height: auto; max-height: 16; }
+PresetPicker OptionList { height: auto; max-height: 12; }
+Help > Vertical { height: 100%; }
+Help VerticalScroll { height: 1fr; }
 #preset-error { color: $text-error; }
 """
 
@@ -61,7 +62,7 @@ class PresetPicker(ModalScreen[presets.Preset | None]):
         with Vertical():
             yield Static("Load a preset", classes="title")
             yield OptionList(*[Option(f"{p.name}: {p.description}", id=p.name)
-                               for p in presets.shipped()])
+                               for p in presets.shipped()], id="shipped")
             yield Label("…or the path of a preset file (Enter loads it):")
             yield Input(placeholder="/path/to/preset.toml", id="preset-path")
             yield Static("", id="preset-error", markup=False)
@@ -120,6 +121,9 @@ class Help(ModalScreen[None]):
                 yield Static(HELP, markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()      # arrows and PgDn scroll the text
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None)

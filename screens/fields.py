@@ -20,6 +20,7 @@ class FieldRow(Vertical):
     FieldRow .name { color: $text-muted; }
     FieldRow Input { height: 1; border: none; padding: 0 1; background: $boost; }
     FieldRow Input:focus { background: $primary 30%; }
+    FieldRow.invalid Input { background: $error 25%; }
     FieldRow Checkbox { height: 1; border: none; padding: 0; background: transparent; }
     FieldRow RadioSet { height: auto; border: none; padding: 0; background: transparent; }
     FieldRow RadioSet RadioButton { width: auto; }
@@ -55,10 +56,15 @@ class FieldRow(Vertical):
         yield Static("", classes="message", markup=False)
 
     def facts(self) -> str:
-        parts = [f"now: {self.session.current_text(self.key) or 'not set'}"]
-        default = self.param.default
-        if default and self.param.file == "main.cf" and default != parts[0][5:]:
+        now = self.session.current_text(self.key)
+        parts = [f"now: {now or 'not set'}"]
+        default = self.session.default_text(self.key)
+        if default and self.param.file == "main.cf" and self.param.kind != "choice" \
+                and default != now:
             parts.append(f"default: {default}")
+        guide = self.session.guide_text(self.key)
+        if guide and not now:
+            parts.append(f"if left empty: {guide}")
         if self.param.unit:
             parts.append(self.param.unit)
         line = " · ".join(parts)
@@ -94,6 +100,7 @@ class FieldRow(Vertical):
     def show_findings(self, findings: list[Finding]) -> None:
         message = self.query_one(".message", Static)
         message.remove_class("error", "warning")
+        self.set_class(any(f.severity == "error" for f in findings), "invalid")
         if not findings:
             message.update("")
             return

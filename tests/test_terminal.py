@@ -139,7 +139,7 @@ def test_demo_in_tmux(tmux, variant):
     assert "Connection limits" in lines[1]           # the pane's title, under the header
     assert "1 error(s) on this screen: fix them to go on." in shown
     assert "Connection rate per client" in shown and "xy" in shown
-    assert "is not a whole number" in shown
+    assert "not a whole number" in shown
     footer = lines[-1]
     for key in ("^q Quit", "f1 Help", "^n Next", "^p Back", "^r Now", "^t Default",
                 "^o Preset", "^s Save"):

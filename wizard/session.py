@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import postfix, rules
-from .model import Limits, Param, Sasl, Settings
+from .model import GUIDE_SASL, Limits, Param, Sasl, Settings
 from .plan import Plan, make_plan
 from .presets import Preset
 from .rules import Finding, PARAMS
@@ -57,6 +57,13 @@ class Session:
         if param.kind in ("count", "size", "port"):
             return postfix.expand(param.default, self.server.raw)   # ${stress?{1}:{20}} -> 20
         return param.default
+
+    @staticmethod
+    def guide_text(key: str) -> str:
+        """What the wizard uses for an empty SASL field (the hardening guide's value)."""
+        section, field = key.split(".")
+        value = GUIDE_SASL.get(field) if section == "sasl" else None
+        return "" if value is None else str(value)
 
     def override_note(self, key: str) -> str:
         """Says plainly when master.cf overrides this parameter for a service."""

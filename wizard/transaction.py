@@ -94,6 +94,9 @@ def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
                         staged = copy / path.relative_to(Path(os.path.abspath(live)))
                         staged.unlink(missing_ok=True)
                         staged.write_bytes(write.new)
+                        # postconf waits ~2 s on a main.cf written in the last second
+                        age = time.time() - 60
+                        os.utime(staged, (age, age))
         notes += _check_postfix(target.postfix_dir, copies[target.postfix_dir])
         if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
             notes += _check_dovecot(copies[target.dovecot_dir])
