@@ -394,12 +394,7 @@ class WizardApp(App):
     def apply(self, plan) -> None:
         writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
                   for c in plan.changes]
-        sasl = self.server.after(self.session.chosen()).sasl
-        listener = None
-        if sasl.enabled and sasl.type == "dovecot":
-            listener = (("unix", self.server.socket_path(sasl.path)) if sasl.socket == "unix"
-                        else ("tcp", sasl.address, sasl.port))
-        target = transaction.Target(self.server.postfix_dir, self.server.dovecot_dir, listener)
+        target = transaction.target_for(self.server, self.session.chosen())
         try:
             outcome = transaction.apply(writes, target, self.backup_dir,
                                         reload=self.reload_services)

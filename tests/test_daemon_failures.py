@@ -20,7 +20,6 @@ Skipped only when the daemons are not installed here (daemons_available()).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ except ImportError:  # pytest run from inside tests/ without the repo root on sy
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from harness import MailPair, daemons_available
 
-from wizard import cli, rules, transaction
+from wizard import rules, transaction
 from wizard.model import Settings
 from wizard.server import Server
 from wizard.writer import WriteError
@@ -250,18 +249,20 @@ def test_sasl_with_dovecot_down_kills_smtpd(tmp_path, monkeypatch, sasl, how):
         # offered before STARTTLS; it has nothing to do with Dovecot being down)
         assert {f.code for f in rules.errors(rules.check(server, Settings()))} \
             <= {"plaintext-exposed"}
-        # writer: it checks the listener only after it has reloaded a running Dovecot.  With
-        # Dovecot down there is no master to reload, so apply() skips the listener check and
-        # goes on to write main.cf and reload Postfix (a gap: nothing refuses this).
+        # writer: with Postfix running, it checks that the listener answers before it writes
+        # main.cf, even when there is no Dovecot master to reload; so an apply is refused and
+        # undone instead of leaving smtpd pointed at a dead socket.
         assert transaction.reload_dovecot(dovecot_dir) is False
-        # the check it would run -- on the listener cli.target() derives from these files --
-        # does notice the dead socket:
-        target = cli.target(argparse.Namespace(), server, Settings())
+        target = transaction.target_for(server, Settings())
         assert target.listener == (("unix", str(p.auth_socket)) if sasl == "unix"
                                    else ("tcp", "127.0.0.1", p.auth_port))
         monkeypatch.setattr(transaction, "LISTENER_WAIT_SECONDS", 0.3)
-        with pytest.raises(WriteError, match="does not answer after the reload"):
-            transaction.wait_for_listener(target.listener)
+        main_cf = Path(p.postfix_dir) / "main.cf"
+        old = main_cf.read_bytes()
+        write = transaction.Write(main_cf, old, old + b"message_size_limit = 20480000\n")
+        with pytest.raises(WriteError, match="does not answer"):
+            transaction.apply([write], target, tmp_path / "backups")
+        assert main_cf.read_bytes() == old
 
 
 def test_absolute_sasl_path_with_chrooted_smtpd_is_fatal(tmp_path):

@@ -170,21 +170,13 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK
     writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
               for c in plan.changes]
-    outcome = transaction.apply(writes, target(args, server, preset.settings), backup_dir(args),
+    outcome = transaction.apply(writes, transaction.target_for(server, preset.settings),
+                                backup_dir(args),
                                 reload=not option(args, "no_reload", False))
     report(outcome, out)
     out.line(f"Undo with: postfix-wizard rollback {outcome.backup.id}"
              + dirs_options(args))
     return EXIT_OK
-
-
-def target(args: argparse.Namespace, server: Server, settings: Settings) -> transaction.Target:
-    sasl = server.after(settings).sasl
-    listener = None
-    if sasl.enabled and sasl.type == "dovecot":
-        listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
-                    else ("tcp", sasl.address, sasl.port))
-    return transaction.Target(server.postfix_dir, server.dovecot_dir, listener)
 
 
 def dirs_options(args: argparse.Namespace) -> str:

@@ -49,6 +49,16 @@ class Target:
     listener: tuple | None = None      # ("unix", path) or ("tcp", address, port) to check
 
 
+def target_for(server, settings) -> Target:
+    """The directories to write and the Dovecot listener that must answer after the change."""
+    sasl = server.after(settings).sasl
+    listener = None
+    if sasl.enabled and sasl.type == "dovecot":
+        listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
+                    else ("tcp", sasl.address, sasl.port))
+    return Target(server.postfix_dir, server.dovecot_dir, listener)
+
+
 # Checks before anything is written -------------------------------------------------------------
 
 def resolve(path: Path, roots: list[Path]) -> Path:
