@@ -392,11 +392,10 @@ class WizardApp(App):
                          lambda yes: self.apply(plan) if yes else None)
 
     def apply(self, plan) -> None:
-        writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
-                  for c in plan.changes]
         target = transaction.target_for(self.server, self.session.chosen())
         try:
-            outcome = transaction.apply(writes, target, self.backup_dir,
+            outcome = transaction.apply(transaction.writes_for(plan.changes), target,
+                                        self.backup_dir,
                                         reload=self.reload_services)
         except (writer.WriteError, OSError) as error:
             self.query_one("#result", Static).update(Text(f"NOT APPLIED: {error}", "bold red"))

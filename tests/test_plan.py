@@ -156,3 +156,23 @@ def test_trimmed_diff_equals_difflib_on_the_whole_file(keys, edits):
                 new.insert(where % (len(new) + 1), f"changed {value}\n")
     expected = "".join(difflib.unified_diff(old, new, "f (now)", "f (after)"))
     assert FileChange(Path("f"), "".join(old), "".join(new)).unified("f") == expected
+
+
+def test_switching_socket_kind_keeps_the_old_listener_until_postfix_has_moved(sample_dirs):
+    apply(make_plan(Server.load(*sample_dirs), Settings(sasl=UNIX)))
+    plan = make_plan(Server.load(*sample_dirs), Settings(sasl=TCP))
+    master = next(c for c in plan.changes if c.path.name == "10-master.conf")
+    unix, inet = "unix_listener /var/spool/postfix/private/auth {", "inet_listener postfix-sasl {"
+    assert live(master.old, unix) and not live(master.old, inet)
+    assert live(master.interim, unix) and live(master.interim, inet)
+    assert not live(master.new, unix) and live(master.new, inet)
+
+
+def test_a_change_that_removes_no_listener_has_no_interim(sample_dirs):
+    plan = make_plan(Server.load(*sample_dirs), Settings(limits=EIGHT, sasl=UNIX))
+    assert all(change.interim is None for change in plan.changes)
+
+
+def live(text: str, start: str) -> bool:
+    """Whether a line that is not a comment starts with `start`."""
+    return any(line.strip().startswith(start) for line in text.splitlines())

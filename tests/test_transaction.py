@@ -708,3 +708,49 @@ def test_absolute_symlink_inside_the_config_dir_is_still_checked(dirs):
                               Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
     finally:
         assert snapshot(postfix_dir, dovecot_dir) == before
+
+
+def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, monkeypatch):
+    """Dovecot gets both listeners, then main.cf and the Postfix reload, then the old listener
+    goes: a running smtpd never points at a socket that is gone."""
+    from wizard.model import Sasl, Settings
+    from wizard.plan import make_plan
+    from wizard.server import Server
+
+    postfix_dir, dovecot_dir, _ = dirs
+    unix = Settings(sasl=Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth",
+                              tls_auth_only=True))
+    first = make_plan(Server.load(postfix_dir, dovecot_dir), unix)
+    transaction.apply(transaction.writes_for(first.changes),
+                      transaction.Target(postfix_dir, dovecot_dir), tmp_path / "b1", reload=False)
+
+    master = dovecot_dir / "conf.d" / "10-master.conf"
+    seen = {}
+    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
+    monkeypatch.setattr(transaction, "wait_for_listener", lambda listener: None)
+    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
+
+    def reload_postfix(directory):
+        seen["dovecot when postfix reloads"] = master.read_text()
+        seen["main.cf when postfix reloads"] = (postfix_dir / "main.cf").read_text()
+        return True
+    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+
+    tcp = Settings(sasl=Sasl(socket="tcp", address="127.0.0.1", port=12345))
+    server = Server.load(postfix_dir, dovecot_dir)
+    plan = make_plan(server, tcp)
+    outcome = transaction.apply(transaction.writes_for(plan.changes),
+                                transaction.target_for(server, tcp), tmp_path / "b2")
+    during = seen["dovecot when postfix reloads"]
+    assert live(during, "unix_listener /var/spool/postfix/private/auth")
+    assert live(during, "inet_listener postfix-sasl")
+    assert "smtpd_sasl_path = inet:127.0.0.1:12345" in seen["main.cf when postfix reloads"]
+    after = master.read_text()
+    assert not live(after, "unix_listener /var/spool/postfix/private/auth")
+    assert live(after, "inet_listener postfix-sasl")
+    assert outcome.reloaded == ["dovecot", "postfix", "dovecot"]
+
+
+def live(text: str, start: str) -> bool:
+    """Whether a line that is not a comment starts with `start`."""
+    return any(line.strip().startswith(start) for line in text.splitlines())

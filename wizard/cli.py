@@ -168,9 +168,7 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     if not confirm(f"Write {names}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
-    writes = [transaction.Write(c.path, writer.encode(c.old), writer.encode(c.new))
-              for c in plan.changes]
-    outcome = transaction.apply(writes, transaction.target_for(server, preset.settings),
+    outcome = transaction.apply(transaction.writes_for(plan.changes), transaction.target_for(server, preset.settings),
                                 backup_dir(args),
                                 reload=not option(args, "no_reload", False))
     report(outcome, out)

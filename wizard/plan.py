@@ -22,6 +22,9 @@ class FileChange:
     path: Path
     old: str
     new: str
+    # A Dovecot file's text while Postfix moves to a new socket: new listener added, old one
+    # kept, so that smtpd never points at a socket that is gone (see transaction._write_all).
+    interim: str | None = None
 
     @property
     def diff(self) -> str:
@@ -116,19 +119,28 @@ def _postfix_sasl_path(sasl: Sasl) -> str:
     return sasl.path
 
 
-def dovecot_changes(server: Server, desired: Settings) -> dict[Path, str]:
-    """New texts of the Dovecot files the change touches (listener and auth_mechanisms)."""
+def dovecot_changes(server: Server, desired: Settings) -> tuple[dict[Path, str], dict | None]:
+    """New texts of the Dovecot files the change touches (listener and auth_mechanisms), and
+    the interim texts when Postfix moves from one Dovecot socket to another."""
     sasl = desired.sasl
     touches_listener = touches_socket(sasl)
     if server.dovecot is None or not (touches_listener or sasl.mechanisms is not None):
-        return {}
+        return {}, None
     after = server.after(desired).sasl
     if after.socket == "tcp" and after.address and not is_local_address(after.address):
-        return {}                                 # Dovecot runs on another host
+        return {}, None                           # Dovecot runs on another host
     edit: dict = {"mechanisms": sasl.mechanisms}
     if touches_listener and after.type == "dovecot":
         edit.update(_listener_edit(server, after))
-    return server.dovecot.edit(**edit)
+    return server.dovecot.edit(**edit), _interim(server, edit)
+
+
+def _interim(server: Server, edit: dict) -> dict[Path, str] | None:
+    """The edit without its removals, when it removes the listener Postfix uses now."""
+    if not edit.get("remove_unix") and not edit.get("remove_inet_port"):
+        return None
+    keep = {k: v for k, v in edit.items() if k not in ("remove_unix", "remove_inet_port")}
+    return server.dovecot.edit(**keep)
 
 
 def _listener_edit(server: Server, after: Sasl) -> dict:
@@ -139,6 +151,9 @@ def _listener_edit(server: Server, after: Sasl) -> dict:
                                     after.group)
         if now.type == "dovecot" and now.socket == "tcp":
             edit["remove_inet_port"] = now.port
+        elif now.type == "dovecot" and now.socket == "unix" and now.path and \
+                server.socket_path(now.path) != server.socket_path(after.path):
+            edit["remove_unix"] = server.socket_path(now.path)      # the socket moves
     else:
         current = server.inet_listener(now.port) if now.socket == "tcp" else None
         name = current.label if current and current.label else SASL_LISTENER_NAME
@@ -156,6 +171,9 @@ def make_plan(server: Server, desired: Settings) -> Plan:
         old = server.main.render()
         changes.append(FileChange(server.main.path, old, server.main.edited(main_changes)))
     if not rules.errors([f for f in findings if f.code == "dovecot-unavailable"]):
-        for path, new in dovecot_changes(server, desired).items():
-            changes.append(FileChange(path, server.dovecot.files[path].render(), new))
+        final, interim = dovecot_changes(server, desired)
+        for path in dict.fromkeys([*final, *(interim or {})]):
+            old = server.dovecot.files[path].render()
+            changes.append(FileChange(path, old, final.get(path, old),
+                                      None if interim is None else interim.get(path, old)))
     return Plan([c for c in changes if c.old != c.new], findings, main_changes)

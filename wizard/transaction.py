@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import writer
@@ -32,6 +32,13 @@ class Write:
     old: bytes
     new: bytes
     like: Path | None = None      # whose metadata the new file takes (default: the original)
+    interim: bytes | None = None  # Dovecot: written first, `new` only once Postfix has moved
+
+
+def writes_for(changes) -> list[Write]:
+    """The writes of a change plan's FileChanges."""
+    return [Write(c.path, writer.encode(c.old), writer.encode(c.new), None,
+                  None if c.interim is None else writer.encode(c.interim)) for c in changes]
 
 
 @dataclass
@@ -223,7 +230,7 @@ def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool
             crash_point("locked")
             check_unchanged(writes)
             roots = [target.postfix_dir, target.dovecot_dir]
-            real = [Write(resolve(w.path, roots), w.old, w.new, w.like) for w in writes]
+            real = [replace(w, path=resolve(w.path, roots)) for w in writes]
             notes = stage(writes, target, backup_dir) if check else []
             crash_point("staged")
             return _commit(_in_order(real, target), target, backup_dir, reload, reason, notes)
@@ -286,7 +293,23 @@ def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool,
 
 def _write_all(writes, target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
                reload: bool) -> None:
-    """Write the files in their order (see _in_order), reloading each daemon after its files."""
+    """Write the files in their order (see _in_order), reloading each daemon after its files.
+
+    When Postfix moves to another Dovecot socket, Dovecot's files first get their interim text
+    (both listeners), and their final text (old listener gone) only after Postfix has moved.
+    """
+    _write_in_order([replace(w, new=w.interim) if w.interim is not None else w for w in writes],
+                    target, outcome, journal, backup_dir, reload)
+    final = [w for w in writes if w.interim is not None and w.interim != w.new]
+    if final:
+        for index, write in enumerate(final):
+            writer.write_file_atomically(write.path, write.new, crash_prefix=f"final{index}")
+            crash_point(f"final{index}-after-rename")
+        _reload_dovecot(target, outcome, journal, backup_dir, reload, again=True)
+
+
+def _write_in_order(writes, target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
+                    reload: bool) -> None:
     dovecot = target.dovecot_dir.resolve()
     for index, write in enumerate(writes):
         is_main = not write.path.is_relative_to(dovecot)
@@ -307,10 +330,11 @@ def _write_all(writes, target: Target, outcome: Outcome, journal: dict, backup_d
 
 
 def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir: Path,
-                    reload: bool) -> None:
-    """Reload Dovecot once, after its files are written (if any were, and it runs)."""
+                    reload: bool, again: bool = False) -> None:
+    """Reload Dovecot after its files are written (if any were, and it runs); once, unless
+    `again` (the final text of a socket switch)."""
     dovecot = target.dovecot_dir.resolve()
-    if not reload or "dovecot" in outcome.reloaded or \
+    if not reload or ("dovecot" in outcome.reloaded and not again) or \
             not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
     if reload_dovecot(target.dovecot_dir):
