@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (Button, Collapsible, ContentSwitcher, Footer, Header, Input,
                              OptionList, Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option

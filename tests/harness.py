@@ -87,7 +87,6 @@ import tempfile
 import time
 import base64
 from pathlib import Path
-from typing import Iterable
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"

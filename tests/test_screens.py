@@ -13,7 +13,7 @@ from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 from screens.dialogs import Confirm, Help, PresetPicker
 from screens.fields import FieldRow
 from snapshot_apps.factory import (focused_key, make_app, pick_option, tab_to, tab_to_id,
-                                   tab_until, type_into_focused)
+                                   type_into_focused)
 from wizard import presets, writer
 
 pytestmark = [pytest.mark.asyncio,

@@ -81,8 +81,8 @@ class Plan:
 def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
     """Each main.cf parameter whose value the change alters, with its new text."""
     wanted: dict[str, str] = {}
-    for field, value in desired.limits.model_dump(exclude_none=True).items():
-        param = LIMIT_PARAMS[field]
+    for name, value in desired.limits.model_dump(exclude_none=True).items():
+        param = LIMIT_PARAMS[name]
         wanted[param.name] = param.to_text(value)
     wanted.update(_sasl_main_cf(server, desired.sasl))
 
@@ -102,10 +102,10 @@ def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
 def _sasl_main_cf(server: Server, desired: Sasl) -> dict[str, str]:
     after = server.after(Settings(sasl=desired)).sasl
     found = {}
-    for field in ("enabled", "security_options", "tls_security_options", "tls_auth_only"):
-        value = getattr(desired, field)
+    for name in ("enabled", "security_options", "tls_security_options", "tls_auth_only"):
+        value = getattr(desired, name)
         if value is not None:
-            found[SASL_PARAMS[field].name] = SASL_PARAMS[field].to_text(value)
+            found[SASL_PARAMS[name].name] = SASL_PARAMS[name].to_text(value)
     if touches_socket(desired) and after.type == "dovecot":
         found["smtpd_sasl_type"] = "dovecot"
         found["smtpd_sasl_path"] = _postfix_sasl_path(after)

@@ -109,7 +109,7 @@ def _header(path: Path, text: str, data: dict) -> dict:
     for name in sorted(unknown):
         if not isinstance(data[name], dict):
             raise PresetError(path, _line_of(text, "", name), f"{name} stands outside any table",
-                              f"Put it under [limits] or [sasl]")
+                              "Put it under [limits] or [sasl]")
         raise PresetError(path, _line_of(text, None, name), f"unknown table [{name}]",
                           _suggest(name, ["preset", *TABLES], "Tables are [preset], [limits], [sasl]"))
     header = data.get("preset", {})
