@@ -447,6 +447,13 @@ def test_switch_socket_kind_on_running_daemons(make_pair, kind):
     assert auth(pair, pair.password, source=fresh_ip())[0] == 235
     assert_no_fatal(pair)
 
+    # and back: the rollback moves Postfix while both listeners exist, too
+    r = pair.rollback()
+    assert "reloaded: dovecot, postfix, dovecot" in r.stdout, r.stdout
+    assert pair.get_main("smtpd_sasl_path") != path
+    assert auth(pair, pair.password, source=fresh_ip())[0] == 235
+    assert_no_fatal(pair)
+
 
 # ---------------------------------------------------------------------------
 # found on the way

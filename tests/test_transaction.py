@@ -754,3 +754,37 @@ def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, 
 def live(text: str, start: str) -> bool:
     """Whether a line that is not a comment starts with `start`."""
     return any(line.strip().startswith(start) for line in text.splitlines())
+
+
+def test_rollback_of_a_socket_switch_keeps_both_listeners_while_postfix_moves(dirs, tmp_path,
+                                                                             monkeypatch):
+    from wizard.model import Sasl, Settings
+    from wizard.plan import make_plan
+    from wizard.server import Server
+
+    postfix_dir, dovecot_dir, backups = dirs
+    target = transaction.Target(postfix_dir, dovecot_dir)
+    for sasl in (Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth",
+                      tls_auth_only=True),
+                 Sasl(socket="tcp", address="127.0.0.1", port=12345)):
+        plan = make_plan(Server.load(postfix_dir, dovecot_dir), Settings(sasl=sasl))
+        transaction.apply(transaction.writes_for(plan.changes), target, backups, reload=False)
+
+    master = dovecot_dir / "conf.d" / "10-master.conf"
+    seen = {}
+    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
+    monkeypatch.setattr(transaction, "wait_for_listener", lambda listener: None)
+    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
+
+    def reload_postfix(directory):
+        seen["dovecot"] = master.read_text()
+        seen["main.cf"] = (postfix_dir / "main.cf").read_text()
+        return True
+    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+
+    _, outcome = transaction.rollback(target, backups)       # back from TCP to the UNIX socket
+    assert "smtpd_sasl_path = private/auth" in seen["main.cf"]
+    assert live(seen["dovecot"], "unix_listener /var/spool/postfix/private/auth {")
+    assert live(seen["dovecot"], "inet_listener postfix-sasl {")
+    assert not live(master.read_text(), "inet_listener postfix-sasl {")
+    assert outcome.reloaded == ["dovecot", "postfix", "dovecot"]

@@ -418,6 +418,46 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
                               "checksum; refusing to restore it. Nothing was written")
         path = Path(entry["path"])
         writes.append(Write(path, path.read_bytes(), data, like=stored))
+    writes, target = _rollback_order(writes, target)
     outcome = apply(writes, target, backup_dir, reload=reload, reason=f"rollback to {chosen.id}",
                     check=False)
     return chosen, outcome
+
+
+def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], Target]:
+    """Order a rollback like an apply: the listener the restored main.cf uses must answer
+    before main.cf is back, and the listener Postfix uses now stays until Postfix has moved."""
+    from .dovecot import InetListener, UnixListener
+    from .model import Settings
+    from .server import Server
+
+    try:
+        now = Server.load(target.postfix_dir, target.dovecot_dir)
+        with tempfile.TemporaryDirectory(prefix="postfix-wizard-rollback-") as work:
+            copies = {target.postfix_dir: Path(work) / "postfix",
+                      target.dovecot_dir: Path(work) / "dovecot"}
+            for live, copy in copies.items():
+                shutil.copytree(live, copy, symlinks=False, ignore=_not_files)
+            for write in writes:
+                for live, copy in copies.items():
+                    if write.path.resolve().is_relative_to(live.resolve()):
+                        (copy / write.path.resolve().relative_to(live.resolve())).write_bytes(
+                            write.new)
+            restored = Server.load(copies[target.postfix_dir], copies[target.dovecot_dir])
+            listener = target_for(restored, Settings()).listener
+            current = target_for(now, Settings()).listener
+            if listener is None or current is None or current == listener:
+                return writes, replace(target, listener=listener)
+            sasl = now.current().sasl
+            keep = (UnixListener(current[1], sasl.mode, sasl.user, sasl.group)
+                    if current[0] == "unix" else InetListener("postfix-sasl", sasl.address,
+                                                              sasl.port))
+            interim = restored.dovecot.edit(**{"unix" if current[0] == "unix" else "inet": keep})
+            copy = copies[target.dovecot_dir].resolve()
+            by_path = {target.dovecot_dir.resolve() / Path(path).resolve().relative_to(copy): text
+                       for path, text in interim.items()}
+    except (WizardError, OSError):
+        return writes, target          # cannot judge: restore in the plain order
+    return ([replace(w, interim=writer.encode(by_path[w.path.resolve()]))
+             if w.path.resolve() in by_path else w for w in writes],
+            replace(target, listener=listener))
