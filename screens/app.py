@@ -227,7 +227,9 @@ class WizardApp(App):
         focusable = [w for w in pane.query("Input, Checkbox, RadioSet, Button, Tabs")
                      if w.display and w.focusable]
         if focusable:
-            focusable[0].focus()
+            # no scrolling: a just-built pane has no settled layout yet, and the first field
+            # is at the top anyway
+            focusable[0].focus(scroll_visible=False)
 
     @on(OptionList.OptionSelected, "#steps")
     async def step_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -252,11 +254,19 @@ class WizardApp(App):
                 for collapsible in row.ancestors_with_self:
                     if isinstance(collapsible, Collapsible):
                         collapsible.collapsed = False
-                row.query_one(".message").scroll_visible(animate=False)
                 widget = row.query("Input, Checkbox, RadioSet")
                 if widget:
                     widget.first().focus(scroll_visible=False)
+                # after the layout has settled: the row's message may have just appeared
+                self.call_after_refresh(self.reveal, row)
                 return
+
+    def reveal(self, row: FieldRow) -> None:
+        """Scroll a field's message into view, only if it is not on screen already."""
+        message = row.query_one(".message")
+        pane = self.query_one(f"#{self.step_id}")
+        if not pane.region.contains_region(message.region):
+            message.scroll_visible(animate=False)
 
     async def action_back(self) -> None:
         index = STEP_IDS.index(self.step_id)
