@@ -307,10 +307,7 @@ def test_full_backup_dir_exits_3_without_a_traceback(mounts, tmp_path, dirs):
     fill(backup_dir, leave=2 * 4096)         # room for the lock, not for the three backups
     before = snapshot(postfix_dir, dovecot_dir)
 
-    result = subprocess.run(wizard_command("apply", "--preset", "rhel9-guide",
-                                           *dir_options(postfix_dir, dovecot_dir, backup_dir),
-                                           "--yes", "--no-reload"),
-                            capture_output=True, text=True, env=environment(), timeout=120)
+    result = apply_cli("rhel9-guide", postfix_dir, dovecot_dir, backup_dir)
 
     assert snapshot(postfix_dir, dovecot_dir) == before
     assert "Traceback" not in result.stderr, result.stderr
@@ -339,10 +336,7 @@ def test_read_only_backup_dir_exits_3_without_a_traceback(mounts, dirs):
     read_only(mounts, backup_dir)
     before = snapshot(postfix_dir, dovecot_dir)
 
-    result = subprocess.run(wizard_command("apply", "--preset", "rhel9-guide",
-                                           *dir_options(postfix_dir, dovecot_dir, backup_dir),
-                                           "--yes", "--no-reload"),
-                            capture_output=True, text=True, env=environment(), timeout=120)
+    result = apply_cli("rhel9-guide", postfix_dir, dovecot_dir, backup_dir)
 
     assert snapshot(postfix_dir, dovecot_dir) == before
     assert "Traceback" not in result.stderr, result.stderr
