@@ -3,7 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from wizard import presets
+
 ROOT = Path(__file__).resolve().parents[1]
+# The RHEL 9 guide's recipe as shipped: the one place tests take its values from.
+GUIDE = presets.load(presets.find("rhel9-guide")).settings
 SAMPLE = ROOT / "samples" / "debian12"
 
 

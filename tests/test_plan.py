@@ -9,19 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import GUIDE
 from wizard.model import Limits, Sasl, Settings
 from wizard.plan import FileChange, make_plan
 from wizard.server import Server
 
-UNIX = Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
-            user="postfix", group="postfix", mechanisms=["plain", "login"],
-            security_options=["noanonymous", "noplaintext"], tls_security_options=["noanonymous"],
-            tls_auth_only=True)
+UNIX, EIGHT = GUIDE.sasl, GUIDE.limits          # the shipped rhel9-guide preset
 TCP = Sasl(enabled=True, type="dovecot", socket="tcp", address="127.0.0.1", port=12345)
-EIGHT = Limits(smtpd_client_connection_rate_limit=30, anvil_rate_time_unit="60s",
-               smtpd_client_event_limit_exceptions="$mynetworks",
-               smtpd_client_message_rate_limit=100, default_process_limit=100,
-               queue_minfree=30720000, header_size_limit=102400, message_size_limit=10240000)
 
 needs_postconf = pytest.mark.skipif(not shutil.which("postconf"), reason="Postfix is not installed")
 needs_doveconf = pytest.mark.skipif(not shutil.which("doveconf"), reason="Dovecot is not installed")

@@ -5,15 +5,14 @@ import timeit
 
 import pytest
 
+from conftest import GUIDE
 from wizard import rules
 from wizard.model import Limits, Sasl, Settings
 from wizard.server import Server
 
-# The RHEL 9 guide's SASL recipe, plus tls_auth_only (see test_guide_recipe_as_written...).
-GUIDE_SASL = dict(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
-                  user="postfix", group="postfix", mechanisms=["plain", "login"],
-                  security_options=["noanonymous", "noplaintext"],
-                  tls_security_options=["noanonymous"], tls_auth_only=True)
+# The shipped rhel9-guide preset's SASL: the guide's recipe plus tls_auth_only
+# (see test_guide_recipe_as_written_kills_smtpd).
+GUIDE_SASL = GUIDE.sasl.model_dump(exclude_none=True)
 
 
 @pytest.fixture

@@ -169,12 +169,17 @@ async def test_preset_loaded_changed_and_saved(demo, tmp_path, monkeypatch):
 
 # (3) An error stops Next; Ctrl+R puts the server's value back -------------------------------------
 
+async def type_bad_time_unit(pilot) -> None:
+    """Start, and type a fractional time (which Postfix refuses) into anvil_rate_time_unit."""
+    await pilot.press("enter")
+    await tab_to(pilot, TIME_UNIT)
+    await type_into_focused(pilot, "1.5m")
+
+
 async def test_error_blocks_next_until_reset(demo):
     app = make_app(demo)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await pilot.press("enter")
-        await tab_to(pilot, TIME_UNIT)
-        await type_into_focused(pilot, "1.5m")
+        await type_bad_time_unit(pilot)
         shown = message(app, TIME_UNIT)
         assert shown.has_class("error") and shown.display
         assert text_of(shown).startswith("ERROR: anvil_rate_time_unit: '1.5m'")
@@ -200,9 +205,7 @@ async def test_error_blocks_next_until_reset(demo):
 async def test_refused_next_shows_the_error_on_screen(demo):
     app = make_app(demo)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await pilot.press("enter")
-        await tab_to(pilot, TIME_UNIT)
-        await type_into_focused(pilot, "1.5m")
+        await type_bad_time_unit(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
         pane = app.query_one("#rates")

@@ -704,6 +704,22 @@ def test_absolute_symlink_inside_the_config_dir_is_still_checked(dirs):
         assert snapshot(postfix_dir, dovecot_dir) == before
 
 
+
+def record_postfix_reload(monkeypatch, postfix_dir: Path, master: Path) -> dict:
+    """Pretend both daemons run; record main.cf and Dovecot's 10-master.conf at the moment
+    Postfix is reloaded (the order of a socket switch is what these tests are about)."""
+    seen: dict[str, str] = {}
+    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
+    monkeypatch.setattr(transaction, "wait_for_listener", lambda listener: None)
+    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
+
+    def reload_postfix(directory):
+        seen["dovecot"] = master.read_text()
+        seen["main.cf"] = (postfix_dir / "main.cf").read_text()
+        return True
+    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+    return seen
+
 def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, monkeypatch):
     """Dovecot gets both listeners, then main.cf and the Postfix reload, then the old listener
     goes: a running smtpd never points at a socket that is gone."""
@@ -719,26 +735,17 @@ def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, 
                       transaction.Target(postfix_dir, dovecot_dir), tmp_path / "b1", reload=False)
 
     master = dovecot_dir / "conf.d" / "10-master.conf"
-    seen = {}
-    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
-    monkeypatch.setattr(transaction, "wait_for_listener", lambda listener: None)
-    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
-
-    def reload_postfix(directory):
-        seen["dovecot when postfix reloads"] = master.read_text()
-        seen["main.cf when postfix reloads"] = (postfix_dir / "main.cf").read_text()
-        return True
-    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+    seen = record_postfix_reload(monkeypatch, postfix_dir, master)
 
     tcp = Settings(sasl=Sasl(socket="tcp", address="127.0.0.1", port=12345))
     server = Server.load(postfix_dir, dovecot_dir)
     plan = make_plan(server, tcp)
     outcome = transaction.apply(transaction.writes_for(plan.changes),
                                 transaction.target_for(server, tcp), tmp_path / "b2")
-    during = seen["dovecot when postfix reloads"]
+    during = seen["dovecot"]
     assert live(during, "unix_listener /var/spool/postfix/private/auth")
     assert live(during, "inet_listener postfix-sasl")
-    assert "smtpd_sasl_path = inet:127.0.0.1:12345" in seen["main.cf when postfix reloads"]
+    assert "smtpd_sasl_path = inet:127.0.0.1:12345" in seen["main.cf"]
     after = master.read_text()
     assert not live(after, "unix_listener /var/spool/postfix/private/auth")
     assert live(after, "inet_listener postfix-sasl")
@@ -765,16 +772,7 @@ def test_rollback_of_a_socket_switch_keeps_both_listeners_while_postfix_moves(di
         transaction.apply(transaction.writes_for(plan.changes), target, backups, reload=False)
 
     master = dovecot_dir / "conf.d" / "10-master.conf"
-    seen = {}
-    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
-    monkeypatch.setattr(transaction, "wait_for_listener", lambda listener: None)
-    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
-
-    def reload_postfix(directory):
-        seen["dovecot"] = master.read_text()
-        seen["main.cf"] = (postfix_dir / "main.cf").read_text()
-        return True
-    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+    seen = record_postfix_reload(monkeypatch, postfix_dir, master)
 
     _, outcome = transaction.rollback(target, backups)       # back from TCP to the UNIX socket
     assert "smtpd_sasl_path = private/auth" in seen["main.cf"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import postfix, rules, values
 from .dovecot import InetListener, UnixListener
-from .model import LIMIT_PARAMS, SASL_PARAMS, Sasl, Settings
+from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 from .rules import Finding
 from .server import Server, is_local_address, touches_socket
 from .textfile import split_lines
@@ -78,12 +78,15 @@ class Plan:
         return bool(rules.errors(self.findings))
 
 
+def limit_texts(limits: Limits) -> dict[str, str]:
+    """The limits that are set, as main.cf parameter name -> text."""
+    return {LIMIT_PARAMS[field].name: LIMIT_PARAMS[field].to_text(value)
+            for field, value in limits.model_dump(exclude_none=True).items()}
+
+
 def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
     """Each main.cf parameter whose value the change alters, with its new text."""
-    wanted: dict[str, str] = {}
-    for name, value in desired.limits.model_dump(exclude_none=True).items():
-        param = LIMIT_PARAMS[name]
-        wanted[param.name] = param.to_text(value)
+    wanted = limit_texts(desired.limits)
     wanted.update(_sasl_main_cf(server, desired.sasl))
 
     def after(name: str) -> str:
