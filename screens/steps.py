@@ -33,7 +33,7 @@ STEPS = (
          "Advanced: count, recipient, TLS session and AUTH rates"),
     Step("resources", "Resources, sizes",
          _limits("default_process_limit", "queue_minfree", "header_size_limit",
-                 "message_size_limit"),
+                 "message_size_limit", "mailbox_size_limit", "virtual_mailbox_limit"),
          _limits("smtpd_error_sleep_time", "smtpd_soft_error_limit", "smtpd_hard_error_limit",
                  "smtpd_junk_command_limit"),
          "Advanced: error handling"),

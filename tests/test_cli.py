@@ -22,7 +22,7 @@ SAMPLE = ROOT / "samples" / "debian12"
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 COMMANDS = ["apply", "check", "presets", "save", "backups", "rollback"]
-SHIPPED = sorted(p.stem for p in presets.SHIPPED_DIR.glob("*.toml"))
+SHIPPED = sorted(p.stem for p in presets.presets_dir().glob("*.toml"))
 
 PLAINTEXT_SASL = '[sasl]\nenabled = true\ntype = "dovecot"\nsecurity_options = ["noanonymous"]\n'
 

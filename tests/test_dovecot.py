@@ -42,6 +42,25 @@ REFUSED = {
 SASL = UnixListener("/var/spool/postfix/private/auth", "0660", "postfix", "postfix")
 SASL_INET = InetListener("auth-inet", "127.0.0.1", 10001)
 
+# Until the Dovecot 2.4 dialect exists, a 2.4 file (SOURCES.md: "2.4" in its name) is either
+# refused, naming 2.4, or, being a conf.d fragment with nothing 2.4-only in it, held to the
+# sound-file tests (it takes the edits and 2.3's doveconf agrees). Never half-edited.
+REFUSED_AS_24 = "2.4"
+
+
+def refused(name: str) -> bool:
+    if name in REFUSED:
+        return True
+    if REFUSED_AS_24 not in name:
+        return False
+    path = DOVECOT_CORPUS / name
+    try:
+        DovecotConfig.from_text(read(path), path).edit(unix=SASL, mechanisms=["plain"])
+    except ConfigError:
+        return True
+    return False
+
+
 
 def corpus_params(which):
     if not DOVECOT_CORPUS.is_dir():
@@ -73,14 +92,16 @@ def test_corpus_file_renders_byte_for_byte(name):
     assert parse(text, name).render() == text
 
 
-def test_corpus_has_the_thirty_files_the_sources_describe():
+def test_corpus_has_the_files_the_sources_describe():
     if not DOVECOT_CORPUS.is_dir():
         pytest.skip(f"corpus directory {DOVECOT_CORPUS} is missing (set POSTFIX_WIZARD_CORPUS)")
+    sources = (CORPUS / "SOURCES.md").read_text().split("## Dovecot", 1)[1]
+    described = set(re.findall(r"^\| `([^`]+)`", sources, re.MULTILINE))
     names = {p.name for p in DOVECOT_CORPUS.iterdir()}
-    assert len(names) == 30 and set(REFUSED) <= names
+    assert names == described and set(REFUSED) <= names
 
 
-@pytest.mark.parametrize("name", corpus_params(lambda name: name in REFUSED))
+@pytest.mark.parametrize("name", corpus_params(refused))
 def test_unsafe_corpus_file_is_refused_with_file_and_line(tmp_path, name):
     staged = tmp_path / name
     shutil.copyfile(DOVECOT_CORPUS / name, staged)
@@ -90,7 +111,7 @@ def test_unsafe_corpus_file_is_refused_with_file_and_line(tmp_path, name):
         config.edit(unix=SASL, mechanisms=["plain", "login"])
     message = str(refused.value)
     assert str(staged) in message and re.search(r"line \d+", message)
-    assert REFUSED[name] in message
+    assert REFUSED.get(name, REFUSED_AS_24) in message
     assert refused.value.fix
     assert staged.read_bytes() == before
 
@@ -382,7 +403,7 @@ def stub_includes(path: Path) -> None:
         target.touch()
 
 
-SOUND = corpus_params(lambda name: name not in REFUSED)
+SOUND = corpus_params(lambda name: not refused(name))
 WANTED_UNIX = {"mode": "0660", "user": "postfix", "group": "postfix"}
 
 

@@ -181,6 +181,7 @@ FULL = Settings(
                   smtpd_client_event_limit_exceptions="$mynetworks",
                   smtpd_client_message_rate_limit=100, default_process_limit=100,
                   queue_minfree=30720000, header_size_limit=102400, message_size_limit=10240000,
+                  mailbox_size_limit=51200000, virtual_mailbox_limit=0,
                   smtpd_client_connection_count_limit=10, smtpd_client_recipient_rate_limit=300,
                   smtpd_client_new_tls_session_rate_limit=50, smtpd_client_auth_rate_limit=20,
                   smtpd_error_sleep_time="1s", smtpd_soft_error_limit=5,
@@ -338,7 +339,7 @@ def test_any_valid_settings_round_trip_through_a_saved_preset(settings, name, de
 
 # Shipped presets -----------------------------------------------------------------------------
 
-SHIPPED = sorted(p.stem for p in presets.SHIPPED_DIR.glob("*.toml"))
+SHIPPED = sorted(p.stem for p in presets.presets_dir().glob("*.toml"))
 
 
 def test_the_four_documented_presets_are_shipped():

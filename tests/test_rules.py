@@ -164,22 +164,91 @@ def test_unlimited_mailbox_allows_any_message_size(server):
         message_size_limit=50_000_000))
 
 
-def test_unlimited_message_size_with_limited_mailbox_is_an_error(server):
-    # local(8): "mailbox_size_limit is limited but message_size_limit is unlimited"
-    finding = only(codes(server(), limits=dict(message_size_limit=0)),
-                   "virtual_mailbox_limit-too-small")
+def test_unlimited_message_size_with_limited_mailbox_is_an_error_where_virtual_runs(server):
+    # virtual(8): "virtual_mailbox_limit is limited but message_size_limit is unlimited"
+    srv = server(main_extra="virtual_mailbox_domains = example.net\n")
+    finding = only(codes(srv, limits=dict(message_size_limit=0)), "virtual_mailbox_limit-too-small")
     assert "unlimited" in finding.message and finding.severity == "error"
+    assert "Set virtual_mailbox_limit to 0" in finding.fix
+
+
+def test_a_limit_for_an_agent_that_gets_no_mail_is_a_warning_saying_when_it_matters(server):
+    # Stock Debian 12: virtual_mailbox_domains is empty and no transport names virtual.
+    finding = only(codes(server(), limits=dict(message_size_limit=104857600,
+                                               queue_minfree=209715200)),
+                   "virtual_mailbox_limit-too-small")
+    assert finding.severity == "warning"
+    assert "virtual_mailbox_domains" in finding.message and "nothing fails yet" in finding.message
+    assert "Raise virtual_mailbox_limit to at least 104857600" in finding.fix
+
+
+@pytest.mark.parametrize("main_extra, files", [
+    ("virtual_mailbox_domains = example.net\n", {}),
+    ("virtual_mailbox_domains = hash:/etc/postfix/vdomains\n", {}),
+    ("transport_maps = inline:{{ example.org=virtual }}\n", {}),
+    ("transport_maps = hash:{dir}/transport\n", {"transport": "# c\nexample.org  virtual:\n"}),
+    ("transport_maps = pcre:{dir}/transport.pcre\n", {"transport.pcre": "/x/ virtual\n"}),
+    ("transport_maps = mysql:/etc/postfix/mysql-transport.cf\n", {}),   # cannot be read
+    ("transport_maps = hash:{dir}/missing\n", {}),                      # cannot be read
+    ("default_transport = virtual\n", {}),
+], ids=["domains", "domains-table", "inline-map", "hash-map", "pcre-map", "sql-map",
+        "missing-map", "default_transport"])
+def test_virtual_is_reachable_through_domains_or_any_transport(server, sample_dirs, main_extra,
+                                                               files):
+    postfix_dir = sample_dirs[0]
+    for name, text in files.items():
+        (postfix_dir / name).write_text(text)
+    srv = server(main_extra=main_extra.format(dir=postfix_dir))
+    finding = only(codes(srv, limits=dict(message_size_limit=60000000)),
+                   "virtual_mailbox_limit-too-small")
+    assert finding.severity == "error", finding
+
+
+def test_a_transport_map_that_routes_elsewhere_keeps_virtual_unused(server, sample_dirs):
+    postfix_dir = sample_dirs[0]
+    (postfix_dir / "transport").write_text("example.org  smtp:[relay.example]\n"
+                                           "example.com  :[mx.example]\n")
+    srv = server(main_extra=f"transport_maps = hash:{postfix_dir}/transport\n")
+    finding = only(codes(srv, limits=dict(message_size_limit=60000000)),
+                   "virtual_mailbox_limit-too-small")
+    assert finding.severity == "warning"
+
+
+def test_local_disabled_makes_mailbox_size_limit_a_warning(server):
+    srv = server(main_extra="mailbox_size_limit = 51200000\n"
+                            "local_transport = error:local delivery is disabled\n")
+    finding = only(codes(srv, limits=dict(message_size_limit=60000000)),
+                   "mailbox_size_limit-too-small")
+    assert finding.severity == "warning" and "local(8)" in finding.message
+
+
+def test_raising_the_mailbox_limits_in_the_same_change_clears_the_error(server):
+    srv = server(main_extra="mailbox_size_limit = 51200000\n"
+                            "virtual_mailbox_domains = example.net\n")
+    big = dict(message_size_limit=104857600, queue_minfree=209715200)
+    found = codes(srv, limits=big)
+    assert found["mailbox_size_limit-too-small"].severity == "error"
+    assert found["virtual_mailbox_limit-too-small"].severity == "error"
+    found = codes(srv, limits=dict(big, mailbox_size_limit=104857600, virtual_mailbox_limit=0))
+    assert not {"mailbox_size_limit-too-small", "virtual_mailbox_limit-too-small"} & set(found)
 
 
 def test_virtual_mailbox_limit_checked_only_when_virtual_runs(server):
-    srv = server(main_extra="virtual_mailbox_limit = 1000\n")
+    srv = server(main_extra="virtual_mailbox_limit = 1000\nvirtual_mailbox_domains = a.example\n")
     found = codes(srv, limits=dict(message_size_limit=2000))
-    assert "virtual_mailbox_limit-too-small" in found
+    assert found["virtual_mailbox_limit-too-small"].severity == "error"
     srv_without = server(main_extra="")
     srv_without.services = [s for s in srv_without.services if s.command != "virtual"]
     srv_without.main = srv.main
     assert "virtual_mailbox_limit-too-small" not in codes(srv_without, limits=dict(
         message_size_limit=2000))
+
+
+def test_an_unreadable_mailbox_limit_is_an_error_only_where_its_agent_runs(server):
+    finding = only(codes(server(main_extra="virtual_mailbox_limit = 10M\n")), "unreadable-current")
+    assert finding.severity == "warning" and "virtual(8)" in finding.message
+    srv = server(main_extra="virtual_mailbox_domains = a.example\n")
+    assert only(codes(srv), "unreadable-current").severity == "error"
 
 
 def test_rate_limits_on_own_networks_warn(server):

@@ -260,7 +260,7 @@ async def test_ctrl_t_puts_postfix_default(demo):
         await pilot.press("ctrl+t")
         assert app.focused.value == "0" == app.session.default_text(RATE)
         await pilot.press("ctrl+n")
-        await tab_to(pilot, "limits.message_size_limit")
+        await tab_to(pilot, "limits.virtual_mailbox_limit")
         await pilot.press("tab", "enter")                # open "Advanced: error handling"
         await tab_to(pilot, "limits.smtpd_hard_error_limit")
         await type_into_focused(pilot, "7")

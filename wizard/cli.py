@@ -13,13 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import presets, rules, transaction, writer
+from . import presets, resources, rules, transaction, writer
 from .errors import WizardError
 from .model import Settings
 from .plan import Plan, make_plan
 from .server import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR, Server
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "debian12"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
 COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "cyan": "36"}
 
@@ -275,7 +274,7 @@ def demo_display(workdir: Path):
 
 
 def demo_dirs(workdir: Path) -> dict:
-    shutil.copytree(SAMPLE_DIR, workdir, dirs_exist_ok=True)
+    shutil.copytree(resources.sample_dir("debian12"), workdir, dirs_exist_ok=True)
     return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
             "backup_dir": workdir / "backups"}
 

@@ -31,6 +31,7 @@ class Param:
     file: Literal["main.cf", "dovecot"] = "main.cf"
     choices: tuple[str, ...] = ()   # allowed words for "choice" and "words"
     title: str = ""                 # a short label for the screens
+    agent: str = ""                 # the one delivery agent that reads it (wizard.delivery)
 
     def parse(self, text: str) -> Any:
         """Turn what a user typed into the field's value, or raise ValueError."""
@@ -201,6 +202,12 @@ class Limits(StrictModel):
         "message_size_limit", "size", "10240000", title="Message size limit", help=
         "Largest message accepted, envelope included; 0 means no limit.", unit="bytes",
         maximum=values.LONG_MAX)] = None
+    mailbox_size_limit: Annotated[Count, _p(
+        "mailbox_size_limit", "size", "51200000", title="Mailbox size limit (local)", help=
+        "Largest mailbox file local(8) writes; 0 means no limit; not below the message size limit.", unit="bytes", maximum=values.LONG_MAX, agent="local")] = None
+    virtual_mailbox_limit: Annotated[Count, _p(
+        "virtual_mailbox_limit", "size", "51200000", title="Mailbox size limit (virtual)", help=
+        "Largest mailbox file virtual(8) writes; 0 means no limit; not below the message size limit.", unit="bytes", maximum=values.LONG_MAX, agent="virtual")] = None
     smtpd_client_connection_count_limit: Annotated[Count, _p(
         "smtpd_client_connection_count_limit", "count", "50", title="Simultaneous connections per client", help=
         "Connections one client may hold open at the same time; 0 means no limit.",

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
 from .errors import ConfigError
+from .resources import presets_dir
 from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
 
 FORMAT = 1
 MAX_BYTES = 64 * 1024
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
 TABLES: dict[str, dict[str, Param]] = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
 HEADER_KEYS = ("name", "description", "format")
 
@@ -42,7 +42,7 @@ class PresetError(ConfigError):
 
 
 def shipped() -> list[Preset]:
-    return [load(path) for path in sorted(SHIPPED_DIR.glob("*.toml"))]
+    return [load(path) for path in sorted(presets_dir().glob("*.toml"))]
 
 
 def find(name_or_path: str) -> Path:
@@ -50,10 +50,10 @@ def find(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" or "/" in name_or_path:
         return path
-    candidate = SHIPPED_DIR / f"{name_or_path}.toml"
+    candidate = presets_dir() / f"{name_or_path}.toml"
     if candidate.exists():
         return candidate
-    names = [p.stem for p in SHIPPED_DIR.glob("*.toml")]
+    names = [p.stem for p in presets_dir().glob("*.toml")]
     raise PresetError(name_or_path, None, "no shipped preset has that name",
                       _suggest(name_or_path, names, "Shipped presets: " + ", ".join(sorted(names))))
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
-from . import postfix, values
+from . import delivery, postfix, values
 from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
                     Settings)
 from .server import Server, is_local_address, touches_socket
@@ -133,12 +133,27 @@ def unreadable_current_values(c: Context) -> list[Finding]:
                 param.from_text(raw if param.file == "dovecot" else c.server.value(param.name))
             except ValueError as error:
                 where = "main.cf" if param.file == "main.cf" else "Dovecot's configuration"
+                severity, when = _agent_severity(c, param.agent)
                 found.append(Finding(
-                    "error", "unreadable-current", (f"{section}.{field}",),
+                    severity, "unreadable-current", (f"{section}.{field}",),
                     f"{where} already sets {param.name} = {raw}, which is not valid ({error}): "
-                    f"{_consequence(param, raw)}",
+                    f"{_consequence(param, raw)}{when}",
                     f"Set {param.name} in the wizard to a valid value."))
     return found
+
+
+def _agent_severity(c: Context, agent: str) -> tuple[Severity, str]:
+    """An error where `agent` (local, virtual; '' for any daemon) receives mail here; elsewhere
+    a warning, with a sentence saying when it would start to matter."""
+    if not agent:
+        return "error", ""
+    routes = delivery.routes_to(c.server, agent)
+    if routes:
+        return "error", f" ({agent}(8) is in use: {routes[0]}.)"
+    start = ("a domain is added to virtual_mailbox_domains or a transport names it"
+             if agent == "virtual" else "a transport setting or table names it")
+    return "warning", (f" Today no mail reaches {agent}(8) on this server, so nothing fails yet; "
+                       f"it will as soon as {start}.")
 
 
 def _current_raw(c: Context, param: Param) -> str | None:
@@ -158,6 +173,9 @@ def _consequence(param: Param, raw: str) -> str:
     if param.kind == "addresses":
         return ("smtpd stops matching the list at that entry, so the clients after it are "
                 "limited too (an unbracketed IPv6 address starting with ':' makes smtpd die).")
+    if param.agent:
+        return (f"{param.agent}(8) stops with 'fatal: bad numerical configuration', and the mail "
+                "it should deliver stays in the queue.")
     if param.kind == "size" and raw.startswith("-"):
         return "smtpd refuses every message with 452 4.3.1 Insufficient system storage."
     if param.kind == "words":
@@ -165,33 +183,21 @@ def _consequence(param: Param, raw: str) -> str:
     return "the daemon that reads it stops with a fatal error (or Postfix refuses to start)."
 
 
-# Parameters the rules read but the wizard does not manage: (kind, minimum, the daemon using it).
-OTHER_NUMBERS = {"mailbox_size_limit": ("size", 0, "local"),
-                 "virtual_mailbox_limit": ("size", 0, "virtual"),
-                 "service_throttle_time": ("time", 1, "master")}
-
-
 @rule
-def unreadable_other_numbers(c: Context) -> list[Finding]:
-    found = []
-    for name, (kind, minimum, daemon) in OTHER_NUMBERS.items():
-        raw = c.server.main.get(name)
-        if raw is None or daemon != "master" and not any(s.command == daemon
-                                                          for s in c.server.services):
-            continue
-        try:
-            number = values.parse_time(raw) if kind == "time" else int(raw) if raw.isdigit() \
-                else values.parse_count(raw)
-            values.check_range(number, minimum, values.LONG_MAX)
-        except ValueError as error:
-            found.append(Finding(
-                "error", "unreadable-other", (),
-                f"main.cf sets {name} = {raw}, which {daemon}(8) cannot use ({error}): it stops "
-                "with a fatal error" + (" and Postfix does not run." if daemon == "master" else
-                                        ", and the mail it should deliver stays queued."),
-                f"Fix {name} in main.cf (a plain number"
-                + (" of seconds, at least 1)." if kind == "time" else " of bytes).")))
-    return found
+def unreadable_throttle_time(c: Context) -> list[Finding]:
+    """service_throttle_time is read by master(8), which stops Postfix when it is invalid."""
+    raw = c.server.main.get("service_throttle_time")
+    if raw is None:
+        return []
+    try:
+        values.check_range(values.parse_time(raw), 1, values.LONG_MAX)
+    except ValueError as error:
+        return [Finding(
+            "error", "unreadable-other", (),
+            f"main.cf sets service_throttle_time = {raw}, which master(8) cannot use ({error}): "
+            "it stops with a fatal error and Postfix does not run.",
+            "Fix service_throttle_time in main.cf (a plain number of seconds, at least 1).")]
+    return []
 
 
 @rule
@@ -225,21 +231,32 @@ def queue_space_exhausted(c: Context) -> list[Finding]:
 
 @rule
 def mailbox_smaller_than_message(c: Context) -> list[Finding]:
+    """local(8) and virtual(8) refuse to start when their mailbox limit is below the message
+    size limit, or limited while the message size is not (docs/daemon-findings.md, section 5)."""
     found = []
     size = c.limits.message_size_limit
-    for limit, command in (("mailbox_size_limit", "local"), ("virtual_mailbox_limit", "virtual")):
-        mailbox = c.number(limit)
+    for field in ("mailbox_size_limit", "virtual_mailbox_limit"):
+        mailbox, agent = getattr(c.limits, field), LIMIT_PARAMS[field].agent
         if not mailbox or size is None or (size and mailbox >= size):
             continue
-        if not any(s.command == command for s in c.server.services):
+        if not any(s.command == agent for s in c.server.services):
             continue
+        severity, when = _agent_severity(c, agent)
         found.append(Finding(
-            "error", f"{limit}-too-small", ("limits.message_size_limit",),
-            f"message_size_limit ({size or 'unlimited'}) is larger than {limit} ({mailbox}). "
-            f"Postfix's {command}(8) delivery agent then stops with 'fatal: configuration "
-            "error' and every message for it stays in the queue undelivered.",
-            f"Keep message_size_limit between 1 and {mailbox}, or raise {limit} in main.cf."))
+            severity, f"{field}-too-small", ("limits.message_size_limit", f"limits.{field}"),
+            f"message_size_limit ({size or 'unlimited'}) is larger than {field} ({mailbox}). "
+            f"Postfix's {agent}(8) delivery agent then stops with 'fatal: configuration "
+            f"error' and every message for it stays in the queue undelivered.{when}",
+            _size_fix(field, size, mailbox)))
     return found
+
+
+def _size_fix(field: str, size: int, mailbox: int) -> str:
+    if not size:
+        return (f"Set {field} to 0 (no limit) in this change, or give message_size_limit a "
+                f"limit between 1 and {mailbox}.")
+    return (f"Raise {field} to at least {size} (or 0, no limit) in this change, or keep "
+            f"message_size_limit at or below {mailbox}.")
 
 
 _RATE_FIELDS = ("smtpd_client_connection_rate_limit", "smtpd_client_message_rate_limit",

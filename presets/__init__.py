@@ -1,0 +1,1 @@
+"""The shipped presets, installed as the package wizard.shipped_presets (see wizard/resources.py)."""

@@ -1,0 +1,1 @@
+"""Stock configurations for --demo, installed as the package wizard.samples (see wizard/resources.py)."""
