@@ -513,3 +513,51 @@ def test_installed_console_script_runs(tmp_path):
     result = subprocess.run([script, "--help"], capture_output=True, text=True, cwd=tmp_path,
                             timeout=60)
     assert result.returncode == 0 and "examples:" in result.stdout
+
+
+# Raising the message size (issue: a false refusal on the most common change) ------------------
+
+BIG_MESSAGES = ('[preset]\nname = "big"\nformat = 1\n[limits]\nmessage_size_limit = 104857600\n'
+                'queue_minfree = 209715200\n')
+
+
+def main_value(box: Box, name: str) -> str:
+    return Server.load(box.postfix, box.dovecot).main.get(name)
+
+
+def test_a_100_mb_message_limit_applies_on_stock_debian_12(box):
+    preset = box.preset("big.toml", BIG_MESSAGES)
+    result = box.run("apply", "--preset", preset, "--yes", "--no-reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" in result.stdout and "virtual_mailbox_limit" in result.stdout
+    assert main_value(box, "message_size_limit") == "104857600"
+
+
+def test_with_virtual_domains_the_raise_needs_virtual_mailbox_limit_in_the_same_preset(box):
+    with open(box.postfix / "main.cf", "a") as main_cf:
+        main_cf.write("virtual_mailbox_domains = example.net\n")
+    before = box.config()
+    refused = box.run("apply", "--preset", box.preset("big.toml", BIG_MESSAGES), "--yes",
+                      "--no-reload")
+    assert refused.returncode == 1 and "Nothing was written" in refused.stdout
+    assert "Raise virtual_mailbox_limit to at least 104857600" in refused.stdout
+    assert box.config() == before
+    raised = box.preset("raised.toml", BIG_MESSAGES + "virtual_mailbox_limit = 104857600\n")
+    result = box.run("apply", "--preset", raised, "--yes", "--no-reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert main_value(box, "virtual_mailbox_limit") == "104857600"
+
+
+def test_on_the_upstream_main_cf_the_raise_needs_mailbox_size_limit(box, corpus):
+    shutil.copyfile(corpus / "postfix" / "vdukhovni__postfix__postfix_conf_main.cf",
+                    box.postfix / "main.cf")
+    before = box.config()
+    refused = box.run("apply", "--preset", box.preset("big.toml", BIG_MESSAGES), "--yes",
+                      "--no-reload")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "mailbox_size_limit (51200000)" in refused.stdout and "local(8)" in refused.stdout
+    assert box.config() == before
+    raised = box.preset("raised.toml", BIG_MESSAGES + "mailbox_size_limit = 0\n")
+    result = box.run("apply", "--preset", raised, "--yes", "--no-reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert main_value(box, "mailbox_size_limit") == "0"

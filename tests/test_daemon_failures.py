@@ -310,7 +310,7 @@ def test_absolute_sasl_path_with_chrooted_smtpd_is_fatal(tmp_path):
     pytest.param(
         {"mailbox_size_limit": "10M"}, "local",
         r"local\[\d+\]: fatal: bad numerical configuration: mailbox_size_limit = 10M",
-        by_check("unreadable-other", "mailbox_size_limit = 10M", "local(8)")),
+        by_check("unreadable-current", "mailbox_size_limit = 10M", "local(8)")),
 ], ids=["mailbox<message", "virtual<message", "message=0/local", "message=0/virtual",
         "mailbox=10M"])
 def test_delivery_agent_dies_and_mail_stays_queued(tmp_path, params, rcpt, fatal, wizard):
@@ -325,6 +325,30 @@ def test_delivery_agent_dies_and_mail_stays_queued(tmp_path, params, rcpt, fatal
         assert qid in p.queue_ids()                # ... and the message is not delivered
         assert not p.wait_for_log(qid + r": to=.*status=sent", timeout=0.2), p.format_logs()
         assert_wizard(p, wizard)
+
+
+@pytest.mark.parametrize("params,rcpt,agent,code", [
+    # RULE: mailbox limits are errors only where the agent gets mail (warning otherwise)
+    ({"virtual_mailbox_domains": "", "virtual_mailbox_limit": "1000000"}, "local", "virtual",
+     "virtual_mailbox_limit-too-small"),
+    ({"virtual_mailbox_domains": "", "message_size_limit": "0", "mailbox_size_limit": "0"},
+     "local", "virtual", "virtual_mailbox_limit-too-small"),
+    ({"local_transport": "error:local delivery is disabled", "mailbox_size_limit": "1000000"},
+     "virtual", "local", "mailbox_size_limit-too-small"),
+    ({"virtual_mailbox_domains": "", "virtual_mailbox_limit": "10M"}, "local", "virtual",
+     "unreadable-current"),
+], ids=["virtual-unused", "virtual-unused/message=0", "local-disabled", "virtual-unused/10M"])
+def test_a_limit_of_an_agent_that_gets_no_mail_breaks_nothing(tmp_path, params, rcpt, agent,
+                                                               code):
+    with MailPair(tmp_path, sasl=None, main_cf_extra=params) as p:
+        to = p.local_rcpt if rcpt == "local" else p.virtual_rcpt
+        res = p.send_test_mail(rcpt=to)
+        assert res["data"][0] == 250, res
+        qid = res["data"][1].decode().rsplit(" ", 1)[-1]
+        assert p.wait_for_log(qid + r": to=.*status=sent"), p.format_logs()
+        assert not p.wait_for_log(rf"{agent}\[\d+\]: fatal", timeout=0.5), p.format_logs()
+        assert_wizard_error(p, code, f"{agent}(8)", "nothing fails yet", severity="warning")
+        assert not rules.errors(wizard_findings(p))
 
 
 def test_equal_size_limits_are_fine(tmp_path):
