@@ -440,3 +440,16 @@ def test_missing_table_in_exception_list_is_an_error(server, tmp_path):
     assert f"postmap {table}" in finding.fix and "stops matching" in finding.message
     (tmp_path / "clients.db").write_bytes(b"")
     assert "exception-table-missing" not in codes(srv, limits=limits)
+
+
+def test_smtpd_failures_are_warnings_where_no_service_runs_smtpd(server, tmp_path):
+    srv = server(main_extra=f"queue_directory = {tmp_path}\nsmtpd_tls_security_level = encrypt\n"
+                            "smtpd_tls_cert_file = /nonexistent.pem\n")
+    limits = dict(queue_minfree=2 ** 62, smtpd_client_event_limit_exceptions="hash:/nonexistent")
+    found = codes(srv, limits=limits)
+    for code in ("queue-space", "encrypt-without-certificate", "exception-table-missing"):
+        assert found[code].severity == "error", code
+    srv.services = [s for s in srv.services if s.command != "smtpd"]
+    found = codes(srv, limits=limits)
+    for code in ("queue-space", "encrypt-without-certificate", "exception-table-missing"):
+        assert found[code].severity == "warning" and "runs smtpd" in found[code].message, code

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
-from . import delivery, postfix, values
+from . import delivery, mastercf, postfix, values
 from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
                     Settings)
 from .server import Server, is_local_address, touches_socket
@@ -143,10 +143,15 @@ def unreadable_current_values(c: Context) -> list[Finding]:
 
 
 def _agent_severity(c: Context, agent: str) -> tuple[Severity, str]:
-    """An error where `agent` (local, virtual; '' for any daemon) receives mail here; elsewhere
+    """An error where `agent` (local, virtual, smtpd; '' for any daemon) gets mail here; elsewhere
     a warning, with a sentence saying when it would start to matter."""
     if not agent:
         return "error", ""
+    if agent == "smtpd":
+        if mastercf.smtpd_services(c.server.services):
+            return "error", ""
+        return "warning", (" No master.cf service runs smtpd today, so nothing fails yet; it "
+                           "will as soon as one does.")
     routes = delivery.routes_to(c.server, agent)
     if routes:
         return "error", f" ({agent}(8) is in use: {routes[0]}.)"
@@ -220,11 +225,12 @@ def queue_space_exhausted(c: Context) -> list[Finding]:
     needed = max(c.limits.queue_minfree or 0, size * 3 // 2)
     if free is None or needed <= free:
         return []
+    severity, when = _agent_severity(c, "smtpd")
     return [Finding(
-        "error", "queue-space", ("limits.queue_minfree", "limits.message_size_limit"),
+        severity, "queue-space", ("limits.queue_minfree", "limits.message_size_limit"),
         f"The queue file system ({c.server.queue_directory}) has {values.format_size(free)} "
         f"free, but smtpd will want {values.format_size(needed)} free before it accepts a "
-        "message: it would refuse all mail with 452 4.3.1 Insufficient system storage.",
+        f"message: it would refuse all mail with 452 4.3.1 Insufficient system storage.{when}",
         "Lower queue_minfree (and message_size_limit, of which smtpd wants 1.5x free), "
         "or free space on the queue file system.")]
 
@@ -499,11 +505,12 @@ def _certificate_present(server: Server) -> bool:
 def encrypt_without_certificate(c: Context) -> list[Finding]:
     if c.server.value("smtpd_tls_security_level") != "encrypt" or _certificate_present(c.server):
         return []
+    severity, when = _agent_severity(c, "smtpd")
     return [Finding(
-        "error", "encrypt-without-certificate", (),
+        severity, "encrypt-without-certificate", (),
         "smtpd_tls_security_level = encrypt but no TLS certificate file is readable: STARTTLS "
         "fails (454) and every MAIL FROM gets '530 5.7.0 Must issue a STARTTLS command first', "
-        "so senders bounce their mail.",
+        f"so senders bounce their mail.{when}",
         "Fix smtpd_tls_chain_files (or smtpd_tls_cert_file/key_file), or use level may.")]
 
 
@@ -634,11 +641,12 @@ def exception_table_missing(c: Context) -> list[Finding]:
     for item in values.split_list(postfix.expand(exceptions, c.server.raw)):
         kind, _, name = item.lstrip("!").partition(":")
         if kind in _FILE_TABLES and name.startswith("/") and not Path(name + _FILE_TABLES[kind]).exists():
+            severity, when = _agent_severity(c, "smtpd")
             found.append(Finding(
-                "error", "exception-table-missing", ("limits.smtpd_client_event_limit_exceptions",),
+                severity, "exception-table-missing", ("limits.smtpd_client_event_limit_exceptions",),
                 f"{item} in smtpd_client_event_limit_exceptions does not exist ({name}"
                 f"{_FILE_TABLES[kind]}): smtpd cannot read it, and a list with a broken entry "
-                "stops matching at all, so even your own networks get rate limited.",
+                f"stops matching at all, so even your own networks get rate limited.{when}",
                 f"Create the table (postmap {name}) or remove it from the list."))
     return found
 
