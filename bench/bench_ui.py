@@ -84,10 +84,10 @@ def child_wizard() -> None:
 
 def child_flow() -> None:
     """The whole flow once, headless; prints OK when the apply worked."""
-    from snapshot_apps.factory import focus_field, make_app, type_into_focused
+    from snapshot_apps.factory import focus_field, make_app, started, type_into_focused
 
     async def flow(app) -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with started(app, size=(80, 24)) as pilot:
             await pilot.press("enter")
             await type_into_focused(pilot, "30")
             await pilot.press("ctrl+n", "ctrl+n", "space")
@@ -151,13 +151,13 @@ def startup_ms(kind: str) -> float:
 
 def keystrokes(count: int) -> dict[str, list[float]]:
     from screens.fields import FieldRow
-    from snapshot_apps.factory import focus_field, make_app
+    from snapshot_apps.factory import focus_field, make_app, started
 
     key = "limits.anvil_rate_time_unit"
     times: dict[str, list[float]] = {"message": [], "refresh": [], "press": []}
 
     async def run(app) -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with started(app, size=(80, 24)) as pilot:
             await pilot.press("enter")
             await focus_field(pilot, key)
             await pilot.press("end")

@@ -1,9 +1,15 @@
-"""The wizard: a step list on the left, one pane per step, keys in the footer."""
+"""The wizard: a step list on the left, one pane per step, keys in the footer.
+
+The first screen is painted before the core is imported: the settings model (pydantic), the
+configuration readers and the rules load in a worker thread, with the server's files, while the
+overview says so. Until then only Help and Quit do anything.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from rich.text import Text
 from textual import on
@@ -14,17 +20,26 @@ from textual.widgets import (Button, Collapsible, ContentSwitcher, Footer, Heade
                              OptionList, Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option
 
-from wizard import presets, rules, transaction, writer
-from wizard.model import Settings
-from wizard.presets import Preset
-from wizard.server import Server
-from wizard.session import Session
-
 from .dialogs import Confirm, Help, PresetPicker
 from .fields import FieldRow
 from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 
+if TYPE_CHECKING:
+    from wizard import rules, transaction
+    from wizard.presets import Preset
+    from wizard.server import Server
+    from wizard.session import Session
+
 Display = Callable[[Path], str]
+
+
+class Loaded(NamedTuple):
+    """What the loader gives the app: the server as read, and a preset to start from."""
+    server: Server
+    preset: Preset | None = None
+
+
+Loader = Callable[[], Loaded]
 
 
 class WizardApp(App):
@@ -61,22 +76,22 @@ class WizardApp(App):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    def __init__(self, server: Server, backup_dir: Path, *, reload: bool = True,
-                 preset: Preset | None = None, notes: tuple[str, ...] = (),
-                 display: Display = str, light: bool = False) -> None:
+    def __init__(self, load: Loader, backup_dir: Path, *, reload: bool = True,
+                 notes: tuple[str, ...] = (), display: Display = str,
+                 light: bool = False) -> None:
         super().__init__()
         self.theme = "textual-light" if light else "textual-dark"
-        self.server = server
+        self.load = load
+        self.server: Server | None = None
+        self.session: Session | None = None
         self.backup_dir = backup_dir
         self.reload_services = reload
         self.notes = notes
         self.show_path = display
-        self.session = Session(server)
-        if preset is not None:
-            self.session.load_preset(preset)
         self.step_id = "overview"
         self.visited = {"overview"}
         self.applied = False
+        self.ready = asyncio.Event()     # set once the configuration is read
 
     # Layout ------------------------------------------------------------------------------------
 
@@ -89,17 +104,14 @@ class WizardApp(App):
                 for each in STEPS[1:-2]:          # filled on first visit (start-up time)
                     yield VerticalScroll(id=each.id, classes="pane")
                 yield VerticalScroll(id="review", classes="pane")
-                yield self._apply_pane()
+                yield VerticalScroll(id="apply", classes="pane")
         yield Footer()
 
     def _overview(self) -> VerticalScroll:
-        pane = VerticalScroll(
+        return VerticalScroll(
             Static("Overview: what was found", classes="pane-title"),
-            Static(self.overview_text(), id="overview-text"),
-            Horizontal(Button("Start", id="start", variant="primary"),
-                       Button("Load preset", id="load-preset"), classes="buttons"),
+            Static("Reading the Postfix and Dovecot configuration…", id="overview-text"),
             id="overview", classes="pane")
-        return pane
 
     async def build_pane(self, each: Step) -> None:
         pane = self.query_one(f"#{each.id}", VerticalScroll)
@@ -116,9 +128,9 @@ class WizardApp(App):
             row.show_findings(self.session.findings_for([row.key]))
         self.show_socket_fields()
 
-    def _apply_pane(self) -> VerticalScroll:
+    def _apply_pane(self) -> list:
         name = self.session.preset.name if self.session.preset else "my-hardening"
-        return VerticalScroll(
+        return [
             Static("Save and apply", classes="pane-title"),
             Static("Save your choices as a preset (Ctrl+S):"),
             Static("Preset file", classes="label"),
@@ -130,17 +142,49 @@ class WizardApp(App):
                   compact=True),
             Horizontal(Button("Save preset", id="save-button"),
                        Button("Apply…", id="apply-button", variant="warning"), classes="buttons"),
-            Static("", id="result"),
-            id="apply", classes="pane")
+            Static("", id="result")]
 
     def on_mount(self) -> None:
         self.refresh_steps()
+        self.call_after_refresh(self.run_worker, self.read_configuration, thread=True,
+                                name="read-configuration")
+
+    def read_configuration(self) -> None:
+        """In a worker thread: import the core, read the server, judge it."""
+        from wizard.errors import WizardError
+        from wizard.session import Session
+        try:
+            server, preset = self.load()
+            session = Session(server)
+            if preset is not None:
+                session.load_preset(preset)
+            overview = self.overview_text(server)
+        except WizardError as error:
+            self.call_from_thread(self.exit, error)    # the command line reports it
+            return
+        self.call_from_thread(self.configuration_read, server, session, overview)
+
+    async def configuration_read(self, server: Server, session: Session, overview: Text) -> None:
+        self.server, self.session = server, session
+        self.query_one("#overview-text", Static).update(overview)
+        await self.query_one("#overview").mount(
+            Horizontal(Button("Start", id="start", variant="primary"),
+                       Button("Load preset", id="load-preset"), classes="buttons"))
+        await self.query_one("#apply", VerticalScroll).mount_all(self._apply_pane())
+        self.refresh_steps()
         self.query_one("#start", Button).focus()
+        self.ready.set()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Before the configuration is read, only Help and Quit work."""
+        return self.session is not None or action in ("help", "quit")
 
     # Overview ------------------------------------------------------------------------------
 
-    def overview_text(self) -> Text:
-        server, out = self.server, Text()
+    def overview_text(self, server: Server) -> Text:
+        from wizard import rules
+        from wizard.model import Settings
+        out = Text()
         sasl = server.current().sasl
         chrooted = server.smtpd_chrooted
         out.append(f"Postfix {server.postfix_version or '(not installed)'}", "bold")
@@ -186,9 +230,7 @@ class WizardApp(App):
                 self.refresh_summary(each)
 
     def step_label(self, number: int, each: Step) -> Text:
-        errors = len(self.session.errors_in(list(each.all_keys))) if each.all_keys else 0
-        if each.id == "review":
-            errors = len(rules.errors(self.session.all_findings()))
+        errors = self.error_count(each) if self.session is not None else 0
         if errors:
             mark, style = "✗", "bold red"
         elif each.id in self.visited and each.id != self.step_id:
@@ -200,6 +242,12 @@ class WizardApp(App):
         if errors:
             label.append(f" ({errors})", "bold red")
         return label
+
+    def error_count(self, each: Step) -> int:
+        from wizard import rules
+        if each.id == "review":
+            return len(rules.errors(self.session.all_findings()))
+        return len(self.session.errors_in(list(each.all_keys))) if each.all_keys else 0
 
     def refresh_summary(self, each: Step) -> None:
         summary = self.query_one(f"#summary-{each.id}", Static)
@@ -339,13 +387,15 @@ class WizardApp(App):
             self.query_one("#preset-file", Input).focus()
             self.notify("Type the path of the preset file, then press Ctrl+S again.")
             return
+        from wizard import presets
+        from wizard.presets import PresetError
         path = Path(path_text).expanduser()
         loaded = self.session.preset
         document = loaded.document if loaded and loaded.path == path else None
         try:
             presets.save(path, self.session.chosen(), self.query_one("#preset-name", Input).value,
                          self.query_one("#preset-description", Input).value, document)
-        except presets.PresetError as error:
+        except PresetError as error:
             self.notify(error.message, title="Not saved", severity="error")
             return
         self.session.mark_saved()
@@ -371,6 +421,7 @@ class WizardApp(App):
         await review.mount_all(widgets)
 
     def findings_text(self, findings: list[rules.Finding]) -> Text:
+        from wizard import rules
         out = Text()
         errors = rules.errors(findings)
         if not findings:
@@ -402,6 +453,7 @@ class WizardApp(App):
                          lambda yes: self.apply(plan) if yes else None)
 
     def apply(self, plan) -> None:
+        from wizard import transaction, writer
         target = transaction.target_for(self.server, self.session.chosen())
         try:
             outcome = transaction.apply(transaction.writes_for(plan.changes), target,
@@ -441,7 +493,7 @@ class WizardApp(App):
         await self.go_to("rates")
 
     async def action_quit(self) -> None:
-        if self.session.dirty and not self.applied:
+        if self.session is not None and self.session.dirty and not self.applied:
             self.push_screen(Confirm("Quit?", "Your choices are not saved or applied. "
                                      "Quit anyway?", yes="Quit", no="Stay"),
                              lambda yes: self.exit() if yes else None)

@@ -9,7 +9,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from wizard import presets
 
 DIALOG_CSS = """
 Confirm, PresetPicker, Help { align: center middle; }
@@ -52,13 +51,14 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class PresetPicker(ModalScreen[presets.Preset | None]):
+class PresetPicker(ModalScreen["Preset | None"]):
     """Pick a shipped preset, or type the path of a preset file."""
 
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def compose(self) -> ComposeResult:
+        from wizard import presets
         with Vertical():
             yield Static("Load a preset", classes="title")
             yield OptionList(*[Option(f"{p.name}: {p.description}", id=p.name)
@@ -74,6 +74,7 @@ class PresetPicker(ModalScreen[presets.Preset | None]):
         self._load(event.value.strip())
 
     def _load(self, name_or_path: str) -> None:
+        from wizard import presets
         try:
             self.dismiss(presets.load(presets.find(name_or_path)))
         except presets.PresetError as error:

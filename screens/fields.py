@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 
-from wizard.rules import Finding
-from wizard.session import Session
+if TYPE_CHECKING:      # the core is imported after the first paint (see app.py)
+    from wizard.rules import Finding
+    from wizard.session import Session
 
 
 class FieldRow(Vertical):

@@ -1,8 +1,11 @@
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tmux_session import Tmux
 from wizard import presets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,3 +21,14 @@ def sample_dirs(tmp_path):
     shutil.copytree(SAMPLE / "postfix", postfix_dir)
     shutil.copytree(SAMPLE / "dovecot", dovecot_dir)
     return postfix_dir, dovecot_dir
+
+
+@pytest.fixture
+def tmux():
+    session = Tmux(f"pwtest-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield session
+    finally:
+        session.run("kill-server", check=False)
+        if session.socket_path.endswith(session.socket):
+            Path(session.socket_path).unlink(missing_ok=True)

@@ -12,8 +12,8 @@ from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 
 from screens.dialogs import Confirm, Help, PresetPicker
 from screens.fields import FieldRow
-from snapshot_apps.factory import (focused_key, make_app, pick_option, tab_to, tab_to_id,
-                                   type_into_focused)
+from snapshot_apps.factory import (focused_key, make_app, pick_option, started, tab_to,
+                                   tab_to_id, type_into_focused)
 from wizard import presets, writer
 
 pytestmark = [pytest.mark.asyncio,
@@ -62,7 +62,7 @@ async def test_whole_flow_applies_and_backs_up(demo):
     app = make_app(demo)
     main_cf, master_conf = demo / "postfix" / "main.cf", demo / "dovecot/conf.d/10-master.conf"
     originals = {main_cf: main_cf.read_bytes(), master_conf: master_conf.read_bytes()}
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         assert app.focused.id == "start"
         await pilot.press("enter")
         assert app.step_id == "rates" and focused_key(app) == RATE
@@ -133,7 +133,7 @@ async def test_whole_flow_applies_and_backs_up(demo):
 async def test_preset_loaded_changed_and_saved(demo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                       # the typed relative path lands here
     app = make_app(demo)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    async with started(app, size=SIZE, notifications=True) as pilot:
         await pilot.press("ctrl+o")
         assert isinstance(app.screen, PresetPicker)
         await pick_option(pilot, "rhel9-guide")
@@ -178,7 +178,7 @@ async def type_bad_time_unit(pilot) -> None:
 
 async def test_error_blocks_next_until_reset(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    async with started(app, size=SIZE, notifications=True) as pilot:
         await type_bad_time_unit(pilot)
         shown = message(app, TIME_UNIT)
         assert shown.has_class("error") and shown.display
@@ -204,7 +204,7 @@ async def test_error_blocks_next_until_reset(demo):
 
 async def test_refused_next_shows_the_error_on_screen(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    async with started(app, size=SIZE, notifications=True) as pilot:
         await type_bad_time_unit(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -216,7 +216,7 @@ async def test_refused_next_shows_the_error_on_screen(demo):
 
 async def test_quit_without_changes_exits_at_once(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("q")
         await pilot.pause()
         assert app.return_code == 0 and not isinstance(app.screen, Confirm)
@@ -224,7 +224,7 @@ async def test_quit_without_changes_exits_at_once(demo):
 
 async def test_quit_with_unsaved_choices_asks(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("enter")
         await type_into_focused(pilot, "30")
         await pilot.press("q")                           # in an Input: q is a letter
@@ -254,7 +254,7 @@ async def test_quit_with_unsaved_choices_asks(demo):
 
 async def test_ctrl_t_puts_postfix_default(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("enter")
         await type_into_focused(pilot, "30")
         await pilot.press("ctrl+t")
@@ -270,14 +270,14 @@ async def test_ctrl_t_puts_postfix_default(demo):
 
 async def test_ctrl_r_and_ctrl_t_need_a_field(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    async with started(app, size=SIZE, notifications=True) as pilot:
         await pilot.press("ctrl+t")                      # focus is on Start
         assert any("Move to a field first" in n.message for n in app._notifications)
 
 
 async def test_facts_show_the_expanded_default(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("enter", "ctrl+n")             # Resources, sizes
         facts = text_of(row(app, "limits.smtpd_hard_error_limit").query_one(".facts", Static))
         assert "${" not in facts and "now: 20" in facts
@@ -287,7 +287,7 @@ async def test_socket_radio_switches_fields(demo):
     app = make_app(demo)
     unix, tcp = ("sasl.path", "sasl.mode", "sasl.user", "sasl.group"), ("sasl.address",
                                                                          "sasl.port")
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("enter", "ctrl+n", "ctrl+n")
         assert [row(app, k).display for k in unix + tcp] == [True] * 4 + [False] * 2
         await tab_to(pilot, "sasl.socket")
@@ -303,7 +303,7 @@ async def test_socket_radio_switches_fields(demo):
 
 async def test_help_and_escape(demo):
     app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, Help)
         await pilot.press("escape")
@@ -325,7 +325,7 @@ async def test_help_and_escape(demo):
 async def test_apply_dialog_does_not_promise_reloads_when_off(demo):
     app = make_app(demo)
     assert app.reload_services is False
-    async with app.run_test(size=SIZE) as pilot:
+    async with started(app, size=SIZE) as pilot:
         await pilot.press("enter")
         await type_into_focused(pilot, "30")
         await pilot.press("ctrl+s")                      # no preset path: to Save and apply

@@ -161,6 +161,8 @@ def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
     app = make_app(tmp_path / "demo")
 
     async def run_before(pilot):
+        await pilot.app.ready.wait()                 # the configuration is read in a worker
+        await pilot.pause()
         no_blink(pilot.app)
         await pilot.pause()
         await drive(pilot)

@@ -2,6 +2,10 @@
 
 Exit status: 0 success; 1 validation errors (nothing written); 2 bad usage, a bad preset or an
 unreadable configuration (nothing written); 3 the write itself failed (everything left as it was).
+
+Each command imports the parts of the core it uses: the settings model (pydantic) and presets
+(tomlkit) cost more than a command like `presets` or `backups` needs, and the interactive wizard
+loads them after its first screen is painted.
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import presets, resources, rules, transaction, writer
+from typing import TYPE_CHECKING
+
+from . import resources, transaction, writer
 from .errors import WizardError
-from .model import Settings
-from .plan import Plan, make_plan
-from .server import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR, Server
+from .locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
+
+if TYPE_CHECKING:
+    from . import rules
+    from .plan import Plan
+    from .server import Server
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
 COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "cyan": "36"}
@@ -35,7 +44,7 @@ class Output:
             text = f"\033[{COLOURS[colour]}m{text}\033[0m"
         print(text, file=self.stream)
 
-    def finding(self, finding: rules.Finding) -> None:
+    def finding(self, finding: "rules.Finding") -> None:
         self.line(f"{finding.severity.upper()}: {finding.message}",
                   "red" if finding.severity == "error" else "yellow")
         self.line(f"  fix: {finding.fix}")
@@ -71,7 +80,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dovecot-dir", type=Path, default=default, metavar="DIR",
                         help=f"Dovecot configuration directory (default {DEFAULT_DOVECOT_DIR})")
     parser.add_argument("--backup-dir", type=Path, default=default, metavar="DIR",
-                        help=f"where backup sets are kept (default {writer.DEFAULT_BACKUP_DIR})")
+                        help=f"where backup sets are kept (default {DEFAULT_BACKUP_DIR})")
     parser.add_argument("--demo", action="store_true", default=default,
                         help="work on a temporary copy of a stock Debian 12 configuration")
 
@@ -126,12 +135,13 @@ def option(args: argparse.Namespace, name: str, default):
 
 
 def load_server(args: argparse.Namespace) -> Server:
+    from .server import Server
     return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                        option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
 
 
 def backup_dir(args: argparse.Namespace) -> Path:
-    return option(args, "backup_dir", writer.DEFAULT_BACKUP_DIR)
+    return option(args, "backup_dir", DEFAULT_BACKUP_DIR)
 
 
 def show_plan(plan: Plan, out: Output) -> None:
@@ -150,6 +160,8 @@ def confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def run_apply(args: argparse.Namespace, out: Output) -> int:
+    from . import presets
+    from .plan import make_plan
     preset = presets.load(presets.find(args.preset))
     server = load_server(args)
     plan = make_plan(server, preset.settings)
@@ -193,6 +205,8 @@ def report(outcome: transaction.Outcome, out: Output) -> None:
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
+    from . import presets, rules
+    from .model import Settings
     server = load_server(args)
     describe(server, out)
     preset = option(args, "preset", None)
@@ -221,6 +235,7 @@ def describe(server: Server, out: Output) -> None:
 
 
 def run_presets(args: argparse.Namespace, out: Output) -> int:
+    from . import presets
     for preset in presets.shipped():
         out.line(preset.name, "bold")
         out.line(f"  {preset.description}")
@@ -228,6 +243,7 @@ def run_presets(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_save(args: argparse.Namespace, out: Output) -> int:
+    from . import presets
     server = load_server(args)
     name = args.name or args.output.stem
     presets.save(args.output, server.current(), name, args.description)
@@ -291,17 +307,22 @@ def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
 
 
 def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int:
-    from screens.app import WizardApp     # Textual is loaded only for the interactive wizard
+    from screens.app import Loaded, WizardApp     # Textual is loaded only for the wizard
 
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UsageError("the interactive wizard needs a terminal; use a command such as "
                          "'check' or 'apply' in scripts")
-    preset_name = option(args, "preset", None)
-    preset = presets.load(presets.find(preset_name)) if preset_name else None
-    app = WizardApp(load_server(args), backup_dir(args),
-                    reload=not option(args, "no_reload", False), preset=preset, notes=notes,
-                    display=display, light=option(args, "theme", "dark") == "light")
-    app.run()
+    def load() -> Loaded:      # in the app's worker, after the first screen is painted
+        from . import presets
+        preset_name = option(args, "preset", None)
+        preset = presets.load(presets.find(preset_name)) if preset_name else None
+        return Loaded(load_server(args), preset)
+
+    app = WizardApp(load, backup_dir(args), reload=not option(args, "no_reload", False),
+                    notes=notes, display=display, light=option(args, "theme", "dark") == "light")
+    result = app.run()
+    if isinstance(result, WizardError):       # the configuration or the preset was refused
+        raise result
     return EXIT_OK
 
 

@@ -10,11 +10,10 @@ from pathlib import Path, PurePosixPath
 from . import mastercf, postfix
 from .dovecot import DovecotConfig, installed_dovecot_version
 from .errors import ConfigError
+from .locations import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 from .maincf import MainCf
 from .model import GUIDE_SASL, LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 
-DEFAULT_POSTFIX_DIR = Path("/etc/postfix")
-DEFAULT_DOVECOT_DIR = Path("/etc/dovecot")
 
 
 @dataclass

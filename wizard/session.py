@@ -8,14 +8,16 @@ Only fields whose value differs from the server (or that a loaded preset set) co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import postfix, rules
 from .model import GUIDE_SASL, Limits, Param, Sasl, Settings
 from .plan import Plan, make_plan
-from .presets import Preset
 from .rules import Finding, PARAMS
 from .server import Server
+
+if TYPE_CHECKING:
+    from .presets import Preset
 
 KEYS = [f"{section}.{field}" for section, params in PARAMS.items() for field in params]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WizardError
+from .locations import DEFAULT_BACKUP_DIR  # noqa: F401  (writer.DEFAULT_BACKUP_DIR)
 
-DEFAULT_BACKUP_DIR = Path("/var/backups/postfix-wizard")
 MANIFEST = "manifest.json"
 COMPLETED = "COMPLETED"
 JOURNAL = "journal.json"

@@ -12,6 +12,7 @@ Used by tests/test_snapshots.py, tests/test_screens.py and bench/bench_ui.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -23,7 +24,7 @@ SAMPLE = ROOT / "samples" / "debian12"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from screens.app import WizardApp          # noqa: E402
+from screens.app import Loaded, WizardApp  # noqa: E402
 from wizard import presets                 # noqa: E402
 from wizard.cli import demo_display        # noqa: E402
 from wizard.server import Server           # noqa: E402
@@ -77,13 +78,24 @@ def age(directory: Path, seconds: int = 3600) -> None:
 
 
 def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> WizardApp:
-    """A WizardApp on a fresh copy in workdir; backups go to workdir/backups; no reloads."""
+    """A WizardApp on a fresh copy in workdir; backups go to workdir/backups; no reloads.
+    It reads the copy in its worker, as the real one does: drive it through `started`."""
     if copy:
         demo_copy(workdir)
-    server = PinnedServer.load(workdir / "postfix", workdir / "dovecot")
-    loaded = presets.load(presets.find(preset)) if preset else None
-    return WizardApp(server, workdir / "backups", reload=False, preset=loaded,
-                     display=demo_display(workdir))
+
+    def load() -> Loaded:
+        loaded = presets.load(presets.find(preset)) if preset else None
+        return Loaded(PinnedServer.load(workdir / "postfix", workdir / "dovecot"), loaded)
+    return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir))
+
+
+@contextlib.asynccontextmanager
+async def started(app: WizardApp, **options):
+    """app.run_test(**options), once the configuration is read and the overview complete."""
+    async with app.run_test(**options) as pilot:
+        await app.ready.wait()
+        await pilot.pause()
+        yield pilot
 
 
 # Driving the app with keys (used from Pilot callbacks) ---------------------------------------------
