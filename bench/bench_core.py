@@ -7,7 +7,7 @@
    continuation lines kept), set the eight DoS parameters with MainCf.edited(), and build the
    unified diff shown to the admin. Target: median under 50 ms. Baseline: splitlines + join of
    the same text.
-2. `python -c "import wizard.maincf, wizard.model, wizard.rules, wizard.plan"` in a fresh
+2. `python -c "import wizard.maincf, wizard.model, wizard.rules, wizard.plan"` (and `import wizard.cli`) in a fresh
    interpreter, against `python -c "pass"`; the same child reports whether textual got imported
    (the core must not pull in the UI toolkit).
 """
@@ -106,6 +106,10 @@ def median_ms(function, *args, runs: int) -> float:
 
 IMPORT_CORE = ("import sys, wizard.maincf, wizard.model, wizard.rules, wizard.plan; "
                "print('textual' in sys.modules)")
+# The command line before a command runs (what `presets` or `backups` add to it is small):
+# it must load neither Textual, nor pydantic, nor tomlkit.
+IMPORT_CLI = ("import sys, wizard.cli; "
+              "print(sorted(m for m in ('textual', 'pydantic', 'tomlkit') if m in sys.modules))")
 
 
 def child_ms(code: str, runs: int) -> tuple[float, str]:
@@ -134,6 +138,7 @@ def main() -> None:
     edit = median_ms(edit_and_diff, text, runs=runs)
     base = median_ms(baseline, text, runs=runs)
     core, textual_loaded = child_ms(IMPORT_CORE, runs)
+    cli, cli_loaded = child_ms(IMPORT_CLI, runs)
     bare, _ = child_ms("pass", runs)
 
     print(f"main.cf: {len(text.splitlines())} lines, {len(text):,} bytes, {len(doc.entries)} "
@@ -142,6 +147,7 @@ def main() -> None:
     rows = [
         ("parse + edit 8 + unified diff", edit, "splitlines + join", base),
         ("import core modules (subprocess)", core, "python -c pass", bare),
+        ("import wizard.cli (subprocess)", cli, "python -c pass", bare),
     ]
     print(f"{'measurement':34} {'median ms':>10} {'baseline':20} {'median ms':>10} {'ratio':>7}")
     print("-" * 85)
@@ -152,6 +158,8 @@ def main() -> None:
     print(f"target parse+edit+diff < {TARGET_MS:.0f} ms: {verdict} ({edit:.2f} ms)")
     print(f"textual imported by the core modules: {'YES (unwanted)' if textual_loaded == 'True' else 'no'}")
     print(f"core import cost above bare interpreter: {core - bare:.1f} ms")
+    print(f"command line import cost above bare interpreter: {cli - bare:.1f} ms "
+          f"(heavy modules loaded: {cli_loaded})")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,17 @@ def test_core_imports_without_textual():
     result = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True,
                             text=True, check=True)
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("code, loaded", [
+    ("import wizard.cli", []),                                       # before any command
+    ("import wizard.cli; wizard.cli.main(['backups', '--backup-dir', '/nonexistent'])", []),
+    ("import wizard.cli; wizard.cli.main(['presets'])", ["pydantic", "tomlkit"]),
+    ("import wizard.cli; wizard.cli.main(['check', '--demo'])", ["pydantic"]),
+], ids=["cli", "backups", "presets", "check"])
+def test_each_command_imports_only_what_it_uses(code, loaded):
+    probe = ("; import sys, json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+             "& {'textual', 'pydantic', 'tomlkit'})))")
+    result = subprocess.run([sys.executable, "-c", code + probe], capture_output=True,
+                            text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == loaded

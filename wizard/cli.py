@@ -205,12 +205,14 @@ def report(outcome: transaction.Outcome, out: Output) -> None:
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
-    from . import presets, rules
+    from . import rules
     from .model import Settings
     server = load_server(args)
     describe(server, out)
-    preset = option(args, "preset", None)
-    settings = presets.load(presets.find(preset)).settings if preset else Settings()
+    settings = Settings()
+    if option(args, "preset", None):
+        from . import presets
+        settings = presets.load(presets.find(args.preset)).settings
     findings = rules.check(server, settings)
     for finding in findings:
         out.finding(finding)
