@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (Button, Collapsible, ContentSwitcher, Footer, Header, Input,
                              OptionList, Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from .dialogs import Confirm, Help, PresetPicker
 from .fields import FieldRow
@@ -149,8 +150,9 @@ class WizardApp(App):
         self.call_after_refresh(self.run_worker, self.read_configuration, thread=True,
                                 name="read-configuration")
 
-    def read_configuration(self) -> None:
-        """In a worker thread: import the core, read the server, judge it."""
+    def read_configuration(self) -> tuple | Exception:
+        """In a worker thread: import the core, read the server, judge it. The result goes to
+        on_worker_state_changed, on the app's own thread."""
         from wizard.errors import WizardError
         from wizard.session import Session
         try:
@@ -158,11 +160,17 @@ class WizardApp(App):
             session = Session(server)
             if preset is not None:
                 session.load_preset(preset)
-            overview = self.overview_text(server)
+            return server, session, self.overview_text(server)
         except WizardError as error:
-            self.call_from_thread(self.exit, error)    # the command line reports it
+            return error
+
+    async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name != "read-configuration" or event.state != WorkerState.SUCCESS:
             return
-        self.call_from_thread(self.configuration_read, server, session, overview)
+        if isinstance(event.worker.result, Exception):
+            self.exit(event.worker.result)           # the command line reports it
+        else:
+            await self.configuration_read(*event.worker.result)
 
     async def configuration_read(self, server: Server, session: Session, overview: Text) -> None:
         self.server, self.session = server, session

@@ -335,3 +335,16 @@ async def test_apply_dialog_does_not_promise_reloads_when_off(demo):
         question = " ".join(text_of(s) for s in app.screen.query(Static))
         assert "The wizard will write:" in question
         assert "running services are reloaded" not in question
+
+
+async def test_a_refused_configuration_ends_the_wizard_with_the_error(demo):
+    from screens.app import WizardApp
+    from wizard.errors import ConfigError
+
+    def refused():
+        raise ConfigError(demo / "postfix" / "main.cf", 3, "is broken", "Fix it")
+
+    app = WizardApp(refused, demo / "backups", reload=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+    assert isinstance(app.return_value, ConfigError)

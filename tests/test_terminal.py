@@ -58,7 +58,8 @@ def is_grey(colour: str) -> bool:
 def test_demo_in_tmux(tmux, variant):
     env = {"PYTHONPATH": str(ROOT), **VARIANTS[variant]}
     tmux.start(f"cd {ROOT} && exec {sys.executable} -m wizard --demo", env)
-    shown = tmux.wait_for("Overview: what was found")
+    tmux.wait_for("Overview: what was found")         # painted before the configuration
+    shown = tmux.wait_for("Dovecot 2.")               # is read, in the app's worker
     assert "<demo>/postfix" in shown and "/tmp" not in shown
 
     tmux.send("Enter")                               # Start
