@@ -168,11 +168,8 @@ def startup_ms(kind: str) -> float:
 def in_terminal(command: str, marks: dict[str, tuple[str, ...]]) -> dict[str, float]:
     """ms from starting `command` in a fresh 80x24 tmux pane until each mark's texts are all on
     screen."""
-    socket = f"bench-{os.getpid()}-{time.monotonic_ns()}"
-
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True).stdout
+    from tmux_session import Tmux
+    tmux = Tmux(f"bench-{os.getpid()}-{time.monotonic_ns()}").run
     tmux("new-session", "-d", "-s", "b", "-x", "80", "-y", "24", "sleep 600")
     try:
         time.sleep(0.3)
@@ -191,7 +188,7 @@ def in_terminal(command: str, marks: dict[str, tuple[str, ...]]) -> dict[str, fl
             raise SystemExit(f"{command} never showed {marks}; the screen is:\n{screen}")
         return seen
     finally:
-        tmux("kill-server")
+        tmux("kill-server", check=False)
 
 
 def terminal_startups(runs: int) -> dict[str, list[float]]:

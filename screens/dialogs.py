@@ -9,7 +9,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-
 DIALOG_CSS = """
 Confirm, PresetPicker, Help { align: center middle; }
 Confirm > Vertical, PresetPicker > Vertical, Help > Vertical {

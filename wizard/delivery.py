@@ -27,9 +27,6 @@ ALWAYS_USED = ("local_transport", "default_transport", "relay_transport", "mailb
                "fallback_transport")
 TRANSPORT_TABLES = ("transport_maps", "mailbox_transport_maps", "fallback_transport_maps",
                     "sender_dependent_default_transport_maps")
-# Table types whose source is a text file of "key value" lines (regexp/pcre: "/re/ value").
-_TEXT_TABLES = {"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash", "regexp", "pcre",
-                "cidr"}
 _REGEX_LINE = re.compile(r"^(/(?:\\.|[^/])*/|!/(?:\\.|[^/])*/)\S*\s+(.*)$")
 
 
@@ -44,14 +41,19 @@ class Route:
             else f"{self.setting} cannot be read, so it may route mail to it"
 
 
+def agent_services(server, agent: str) -> set[str]:
+    """The master.cf services (transports) that run `agent`."""
+    return {s.name for s in server.services if s.command == agent and s.type == "unix"}
+
+
 def routes_to(server, agent: str) -> list[Route]:
     """The settings through which `agent` (a master.cf command: local, virtual) receives mail."""
-    agent_services = {s.name for s in server.services if s.command == agent and s.type == "unix"}
-    if not agent_services:
+    services = agent_services(server, agent)
+    if not services:
         return []
     found = []
     for setting, transport in _transports(server):
-        if transport is None or transport in agent_services:
+        if transport is None or transport in services:
             found.append(Route(setting, transport or ""))
     return found
 
@@ -95,7 +97,7 @@ def _table_transports(table: str):
 
 
 def _source_text(kind: str, name: str) -> str | None:
-    if kind not in _TEXT_TABLES or not name.startswith("/"):
+    if kind not in values.FILE_TABLES or not name.startswith("/"):
         return None
     try:
         return Path(name).read_text(errors="replace")

@@ -204,10 +204,12 @@ class Limits(StrictModel):
         maximum=values.LONG_MAX)] = None
     mailbox_size_limit: Annotated[Count, _p(
         "mailbox_size_limit", "size", "51200000", title="Mailbox size limit (local)", help=
-        "Largest mailbox file local(8) writes; 0 means no limit; not below the message size limit.", unit="bytes", maximum=values.LONG_MAX, agent="local")] = None
+        "Largest mailbox file local(8) writes; 0 means no limit; not below the message size "
+        "limit.", unit="bytes", maximum=values.LONG_MAX, agent="local")] = None
     virtual_mailbox_limit: Annotated[Count, _p(
         "virtual_mailbox_limit", "size", "51200000", title="Mailbox size limit (virtual)", help=
-        "Largest mailbox file virtual(8) writes; 0 means no limit; not below the message size limit.", unit="bytes", maximum=values.LONG_MAX, agent="virtual")] = None
+        "Largest mailbox file virtual(8) writes; 0 means no limit; not below the message size "
+        "limit.", unit="bytes", maximum=values.LONG_MAX, agent="virtual")] = None
     smtpd_client_connection_count_limit: Annotated[Count, _p(
         "smtpd_client_connection_count_limit", "count", "50", title="Simultaneous connections per client", help=
         "Connections one client may hold open at the same time; 0 means no limit.",

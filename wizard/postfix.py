@@ -32,7 +32,6 @@ BUILT_IN = {
     "mailbox_transport_maps": "",
     "fallback_transport_maps": "",
     "sender_dependent_default_transport_maps": "",
-    "myhostname": "",
     "smtpd_tls_security_level": "",
     "smtpd_tls_cert_file": "",
     "smtpd_tls_chain_files": "",

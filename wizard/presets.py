@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
 from .errors import ConfigError
-from .resources import presets_dir
 from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
+from .resources import presets_dir
 
 FORMAT = 1
 MAX_BYTES = 64 * 1024

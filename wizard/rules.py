@@ -81,11 +81,6 @@ class Context:
     def sasl(self) -> Sasl:
         return self.after.sasl
 
-    def number(self, name: str) -> int | None:
-        """A main.cf number the wizard does not manage, as Postfix reads it (None if unreadable)."""
-        text = self.server.value(name)
-        return int(text) if text.isdigit() else None
-
     @property
     def sasl_on(self) -> bool:
         return bool(self.sasl.enabled) and self.sasl.type == "dovecot"
@@ -245,7 +240,7 @@ def mailbox_smaller_than_message(c: Context) -> list[Finding]:
         mailbox, agent = getattr(c.limits, field), LIMIT_PARAMS[field].agent
         if not mailbox or size is None or (size and mailbox >= size):
             continue
-        if not any(s.command == agent for s in c.server.services):
+        if not delivery.agent_services(c.server, agent):
             continue
         severity, when = _agent_severity(c, agent)
         found.append(Finding(
@@ -628,9 +623,6 @@ def relay_without_sasl(c: Context) -> list[Finding]:
         "Add permit_sasl_authenticated before the reject/defer rule in smtpd_relay_restrictions.")]
 
 
-_FILE_TABLES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
-                "cidr": "", "pcre": "", "regexp": "", "texthash": ""}
-
 
 @rule
 def exception_table_missing(c: Context) -> list[Finding]:
@@ -640,12 +632,13 @@ def exception_table_missing(c: Context) -> list[Finding]:
     found = []
     for item in values.split_list(postfix.expand(exceptions, c.server.raw)):
         kind, _, name = item.lstrip("!").partition(":")
-        if kind in _FILE_TABLES and name.startswith("/") and not Path(name + _FILE_TABLES[kind]).exists():
+        suffix = values.FILE_TABLES.get(kind)
+        if suffix is not None and name.startswith("/") and not Path(name + suffix).exists():
             severity, when = _agent_severity(c, "smtpd")
             found.append(Finding(
                 severity, "exception-table-missing", ("limits.smtpd_client_event_limit_exceptions",),
                 f"{item} in smtpd_client_event_limit_exceptions does not exist ({name}"
-                f"{_FILE_TABLES[kind]}): smtpd cannot read it, and a list with a broken entry "
+                f"{suffix}): smtpd cannot read it, and a list with a broken entry "
                 f"stops matching at all, so even your own networks get rate limited.{when}",
                 f"Create the table (postmap {name}) or remove it from the list."))
     return found

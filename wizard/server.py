@@ -15,7 +15,6 @@ from .maincf import MainCf
 from .model import GUIDE_SASL, LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 
 
-
 @dataclass
 class Server:
     postfix_dir: Path
@@ -125,11 +124,7 @@ class Server:
             # address lists stay as written ($mynetworks); numbers need $references expanded
             text = self.raw(param.name) if param.kind == "addresses" else self.value(param.name)
             limits[field] = _readable(param, text)
-        # Each value has passed its Param's check in _readable, which is all the models'
-        # validators do; constructing without validation keeps pydantic's schema build (tens
-        # of milliseconds) off the path to the wizard's first complete screen.
-        return Settings.model_construct(limits=Limits.model_construct(**limits),
-                                        sasl=Sasl.model_construct(**self._current_sasl()))
+        return Settings(limits=Limits(**limits), sasl=Sasl(**self._current_sasl()))
 
     def _current_sasl(self) -> dict:
         sasl = {field: _readable(param, self.value(param.name))

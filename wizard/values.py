@@ -106,6 +106,12 @@ def format_size(value: int) -> str:
     return f"{value} bytes"
 
 
+# Lookup table types kept in a file: the suffix Postfix adds to the name to open it. The name
+# itself is the source text ("key value" lines; "/re/ value" for regexp and pcre).
+FILE_TABLES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
+               "cidr": "", "pcre": "", "regexp": "", "texthash": ""}
+
+
 def split_list(value: str, commas: bool = True) -> list[str]:
     """Split a Postfix list on whitespace (and commas), keeping `{...}` groups whole."""
     items, depth, current = [], 0, ""

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WizardError
-from .locations import DEFAULT_BACKUP_DIR  # noqa: F401  (writer.DEFAULT_BACKUP_DIR)
 
 MANIFEST = "manifest.json"
 COMPLETED = "COMPLETED"
