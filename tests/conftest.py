@@ -32,3 +32,4 @@ def tmux():
         session.run("kill-server", check=False)
         if session.socket_path.endswith(session.socket):
             Path(session.socket_path).unlink(missing_ok=True)
+        shutil.rmtree(os.path.dirname(session.status_file), ignore_errors=True)
