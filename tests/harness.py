@@ -30,6 +30,8 @@ start-up can be shared by several independent checks; ``mark()`` +
 API summary:
 
     daemons_available() -> (bool, reason)     skip tests when False
+    dovecot_generation() -> "2.3" | "2.4"     the installed Dovecot's configuration syntax;
+                                              dovecot.conf and listeners are written in it
     MailPair(logdir, sasl="unix"|"tcp"|None, main_cf_extra={}, auth_mechanisms="plain login",
              dovecot_extra="", chroot=None, autostart=True, keep=False,
              configure_sasl=True, dovecot_base_dir=None)
@@ -123,6 +125,26 @@ def _daemon_directory() -> str:
         except Exception:
             _cache["daemon_directory"] = "/usr/lib/postfix/sbin"
     return _cache["daemon_directory"]
+
+
+def dovecot_generation() -> str:
+    """"2.4" when the installed Dovecot (`dovecot --version`) is 2.4 or newer, else "2.3"
+    (also when it cannot be run).  Asked once per process.  2.4 changed the configuration
+    syntax (dovecot_config_version first, named passdb/userdb with their own settings,
+    inet_listener `listen` instead of `address`): write_dovecot_conf() and
+    dovecot_listener() write the generation installed here."""
+    if "dovecot_generation" not in _cache:
+        gen = "2.3"
+        try:
+            out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout
+            m = re.match(r"\s*(\d+)\.(\d+)", out)
+            if m and (int(m.group(1)), int(m.group(2))) >= (2, 4):
+                gen = "2.4"
+        except (OSError, subprocess.SubprocessError):
+            pass
+        _cache["dovecot_generation"] = gen
+    return _cache["dovecot_generation"]
 
 
 def daemons_available() -> "tuple[bool, str]":
@@ -268,6 +290,24 @@ def _tls_material() -> "tuple[str, str]":
                 raise RuntimeError("openssl failed: " + r.stderr)
             _cache["tls"] = (Path(key).read_text(), Path(crt).read_text())
     return _cache["tls"]
+
+
+def _wizard_python_flags() -> "list[str]":
+    """Interpreter flags for `python -m wizard`: the CLI must be the `wizard` this process
+    imports.  `-m` puts the working directory (the repository root) first on sys.path, so
+    when the tests import an installed wizard (e.g. a wheel in the Debian 13 root's venv,
+    tests run as venv/bin/pytest), -P keeps the checkout's wizard/ out of the subprocess."""
+    if "wizard_flags" not in _cache:
+        import importlib.util
+        try:
+            spec = importlib.util.find_spec("wizard")
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec is not None else None
+        installed = origin is not None and \
+            not Path(origin).resolve().is_relative_to(REPO_ROOT / "wizard")
+        _cache["wizard_flags"] = ["-P"] if installed else []
+    return _cache["wizard_flags"]
 
 
 def password_hash(password: str) -> str:
@@ -498,7 +538,13 @@ class MailPair:
             o.update(opts)
             body = "".join(f"    {k} = {v}\n" for k, v in o.items())
             return f"  unix_listener {self.auth_socket} {{\n{body}  }}\n"
-        o = {"address": "127.0.0.1", "port": str(self.auth_port)}
+        if dovecot_generation() == "2.4":
+            # 2.4: `address` is gone ("Unknown setting: address"), `listen` replaces it
+            if "address" in opts:
+                opts["listen"] = opts.pop("address")
+            o = {"listen": "127.0.0.1", "port": str(self.auth_port)}
+        else:
+            o = {"address": "127.0.0.1", "port": str(self.auth_port)}
         o.update(opts)
         body = "".join(f"    {k} = {v}\n" for k, v in o.items())
         return f"  inet_listener sasl {{\n{body}  }}\n"
@@ -513,7 +559,38 @@ class MailPair:
         if listener is None:
             listener = self.dovecot_listener() if self.sasl and self.configure_sasl else ""
         d = self.dovecot_dir
-        text = f"""# private test Dovecot (tests/harness.py)
+        if dovecot_generation() == "2.4":
+            # Dovecot 2.4 (checked with doveconf 2.4.1): the version settings must come
+            # first; passdb/userdb are named and take settings instead of `args`; the
+            # static userdb's fields go into a `fields {}` block.
+            text = f"""dovecot_config_version = 2.4.0
+dovecot_storage_version = 2.4.0
+# private test Dovecot (tests/harness.py, Dovecot 2.4 syntax)
+protocols =
+base_dir = {self.dovecot_base_dir}
+state_dir = {self.dovecot_state_dir}
+log_path = {self.dovecot_log}
+ssl = no
+auth_mechanisms = {self._dovecot_args['auth_mechanisms']}
+passdb passwd-file {{
+  driver = passwd-file
+  default_password_scheme = SHA512-CRYPT
+  passwd_file_path = {d}/users
+}}
+userdb static {{
+  driver = static
+  fields {{
+    uid = nobody
+    gid = nogroup
+    home = /nonexistent
+  }}
+}}
+service auth {{
+{listener}}}
+{self._dovecot_args['extra']}
+"""
+        else:
+            text = f"""# private test Dovecot (tests/harness.py)
 protocols =
 base_dir = {self.dovecot_base_dir}
 state_dir = {self.dovecot_state_dir}
@@ -866,8 +943,8 @@ service auth {{
                 str(self.dovecot_dir), "--backup-dir", str(self.backup_dir)]
         env = dict(os.environ, NO_COLOR="1",
                    PATH=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
-        r = _sh([sys.executable, "-m", "wizard", *argv], cwd=str(REPO_ROOT), env=env,
-                timeout=timeout, stdin=subprocess.DEVNULL)
+        r = _sh([sys.executable, *_wizard_python_flags(), "-m", "wizard", *argv],
+                cwd=str(REPO_ROOT), env=env, timeout=timeout, stdin=subprocess.DEVNULL)
         self.wizard_runs.append((argv, r.returncode, r.stdout, r.stderr))
         # the wizard rewrote main.cf just now; see _age_config()
         self._age_config()

@@ -7,59 +7,54 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
+import debian13
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from wizard.dovecot import (DovecotConfig, InetListener, Listener, Setting, UnixListener,
-                            installed_dovecot_version, parse)
+from wizard.dovecot import DovecotConfig, InetListener, Listener, Setting, UnixListener, parse
 from wizard.errors import ConfigError
+from wizard.generation import installed_dovecot
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 DOVECOT_CORPUS = CORPUS / "dovecot"
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "debian12" / "dovecot"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLE = SAMPLES / "debian12" / "dovecot"
 DOVECONF = shutil.which("doveconf")
+V24 = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
 
 needs_doveconf = pytest.mark.skipif(DOVECONF is None, reason="doveconf is not installed")
 
 # Corpus files the wizard must refuse, with a word the refusal has to contain.
 REFUSED = {
     "Evolix__evoadmin-mail__etc_dovecot_dovecot.conf.1.x": "1.x",
-    "FeministWiki__FeministWiki__etc_dovecot_dovecot.conf.2.4": "2.4",
-    "GrapheneOS__mail.grapheneos.org__dovecot_dovecot.conf.2.4": "2.4",
+    "YunoHost__yunohost__conf_dovecot_dovecot.conf.2.4": "Expecting '{'",        # Jinja
     "dovecot__core__doc_dovecot.conf.in.2.4.1": "placeholder",
-    "iredmail__iRedMail__samples_dovecot_dovecot-2.4-mariadb.conf": "2.4",
-    "iredmail__iRedMail__samples_dovecot_dovecot-2.4-openldap.conf": "2.4",
+    "iredmail__iRedMail__samples_dovecot_dovecot-2.4-mariadb.conf": "placeholder",
+    "iredmail__iRedMail__samples_dovecot_dovecot-2.4-openldap.conf": "placeholder",
+    "iredmail__iRedMail__samples_dovecot_dovecot-2.4-pgsql.conf.2.4": "placeholder",
     "iredmail__iRedMail__samples_dovecot_dovecot.conf": "placeholder",
-    "modoboa__modoboa-installer__modoboa_installer_scripts_files_dovecot_2.4_conf.d_10-auth.conf":
-        "2.4",
+    "modoboa__modoboa-installer__modoboa_installer_scripts_files_dovecot_2.4_conf.d_"
+    "10-master.conf.tpl.2.4": "never closed",
     "pavelkova__arch-linux-virtual-mail-server__etc_dovecot_dovecot-all.conf": "never closed",
 }
 
 SASL = UnixListener("/var/spool/postfix/private/auth", "0660", "postfix", "postfix")
 SASL_INET = InetListener("auth-inet", "127.0.0.1", 10001)
 
-# Until the Dovecot 2.4 dialect exists, a 2.4 file (SOURCES.md: "2.4" in its name) is either
-# refused, naming 2.4, or, being a conf.d fragment with nothing 2.4-only in it, held to the
-# sound-file tests (it takes the edits and 2.3's doveconf agrees). Never half-edited.
-REFUSED_AS_24 = "2.4"
+
+
+def generation_of(name: str) -> str:
+    """SOURCES.md: a corpus file with "2.4" in its name comes from a Dovecot 2.4 tree."""
+    return "2.4" if "2.4" in name else "2.3"
 
 
 def refused(name: str) -> bool:
-    if name in REFUSED:
-        return True
-    if REFUSED_AS_24 not in name:
-        return False
-    path = DOVECOT_CORPUS / name
-    try:
-        DovecotConfig.from_text(read(path), path).edit(unix=SASL, mechanisms=["plain"])
-    except ConfigError:
-        return True
-    return False
-
+    return name in REFUSED
 
 
 def corpus_params(which):
@@ -68,6 +63,12 @@ def corpus_params(which):
             reason=f"corpus directory {DOVECOT_CORPUS} is missing (set POSTFIX_WIZARD_CORPUS)"))]
     names = sorted(p.name for p in DOVECOT_CORPUS.iterdir() if p.is_file())
     return [name for name in names if which(name)]
+
+
+def checked_params(which):
+    """Corpus names, each to be checked by the doveconf of its generation."""
+    return [pytest.param(name, marks=debian13.needs_root if generation_of(name) == "2.4"
+                         else needs_doveconf) if name else name for name in corpus_params(which)]
 
 
 def read(path: Path) -> str:
@@ -111,20 +112,23 @@ def test_unsafe_corpus_file_is_refused_with_file_and_line(tmp_path, name):
         config.edit(unix=SASL, mechanisms=["plain", "login"])
     message = str(refused.value)
     assert str(staged) in message and re.search(r"line \d+", message)
-    assert REFUSED.get(name, REFUSED_AS_24) in message
+    assert REFUSED[name] in message
     assert refused.value.fix
     assert staged.read_bytes() == before
 
 
-def test_versions_of_refused_corpus_files():
+def test_generations_of_corpus_files():
     if not DOVECOT_CORPUS.is_dir():
         pytest.skip(f"corpus directory {DOVECOT_CORPUS} is missing (set POSTFIX_WIZARD_CORPUS)")
-    def version(name):
+    def generation(name):
         path = DOVECOT_CORPUS / name
-        return DovecotConfig.from_text(read(path), path).version
-    assert version("Evolix__evoadmin-mail__etc_dovecot_dovecot.conf.1.x") == "1.x"
-    assert version("GrapheneOS__mail.grapheneos.org__dovecot_dovecot.conf.2.4") == "2.4"
-    assert version("FeministWiki__FeministWiki__etc_dovecot_dovecot.conf.2.3") == "2.3"
+        return DovecotConfig.from_text(read(path), path).generation
+    assert generation("Evolix__evoadmin-mail__etc_dovecot_dovecot.conf.1.x") == "1.x"
+    assert generation("GrapheneOS__mail.grapheneos.org__dovecot_dovecot.conf.2.4") == "2.4"
+    assert generation("FeministWiki__FeministWiki__etc_dovecot_dovecot.conf.2.3") == "2.3"
+    # no dovecot_config_version, but 2.4's %{… | filter} syntax: a 2.4 fragment
+    assert generation("postfixadmin__postfixadmin__DOCUMENTS_examples_dovecot-2.4-local.conf.2.4"
+                      ) == "2.4"
 
 
 def test_unclosed_sections_are_named_with_their_lines():
@@ -229,7 +233,7 @@ def test_include_loop_is_refused(tmp_path):
 
 
 def test_installed_dovecot_version_is_a_version_or_none():
-    version = installed_dovecot_version()
+    version = installed_dovecot()
     assert version is None or re.fullmatch(r"\d+\.\d+[\w.]*", version)
     if shutil.which("dovecot"):
         assert version.startswith("2.")
@@ -346,8 +350,22 @@ def test_mechanisms_must_be_a_non_empty_list():
 
 
 def run_doveconf(root: Path) -> subprocess.CompletedProcess:
+    """doveconf -n by the Dovecot of the tree's generation: a tree staged inside the Debian 13
+    root is read by that root's doveconf 2.4."""
+    if root.is_relative_to(debian13.ROOT):
+        return debian13.run("doveconf", "-c", debian13.inside(root), "-n", timeout=30)
     return subprocess.run([DOVECONF, "-c", str(root), "-n"], capture_output=True, text=True,
                           timeout=30, check=False)
+
+
+@contextmanager
+def staging(tmp_path: Path, generation: str):
+    """Where to stage a tree: 2.4 trees go inside the Debian 13 root, for its doveconf."""
+    if generation == "2.3":
+        yield tmp_path
+    else:
+        with debian13.Staging() as directory:
+            yield directory
 
 
 def doveconf_n(root: Path) -> str:
@@ -356,7 +374,7 @@ def doveconf_n(root: Path) -> str:
 
 def without_auth_parts(output: str) -> str:
     """doveconf -n output minus the parts our edits may touch."""
-    output = re.sub(r"(?ms)^service auth \{\n.*?^\}\n", "", output)
+    output = re.sub(r"(?ms)^(service auth|auth_mechanisms) \{\n.*?^\}\n", "", output)
     return re.sub(r"(?m)^auth_mechanisms = .*\n", "", output)
 
 
@@ -379,15 +397,19 @@ def fragment_name(corpus_name: str) -> str | None:
     return found.group() if found else None
 
 
-def stage(tmp_path: Path, corpus_name: str) -> Path:
-    """Put a corpus file where it can stand on its own; returns the root to load."""
-    fragment = fragment_name(corpus_name)
-    root = tmp_path / "dovecot.conf"
-    staged = tmp_path / "conf.d" / fragment if fragment else root
+def stage(directory: Path, corpus_name: str) -> Path:
+    """Put a corpus file where it can stand on its own; returns the root to load. A 2.4 file
+    without dovecot_config_version is a fragment of a tree whose dovecot.conf starts with it."""
+    text = read(DOVECOT_CORPUS / corpus_name)
+    version = V24 if generation_of(corpus_name) == "2.4" else ""
+    fragment = fragment_name(corpus_name) or (
+        "99-local.conf" if version and "dovecot_config_version" not in text else None)
+    root = directory / "dovecot.conf"
+    staged = directory / "conf.d" / fragment if fragment else root
     staged.parent.mkdir(exist_ok=True)
-    shutil.copyfile(DOVECOT_CORPUS / corpus_name, staged)
+    write(staged, text)
     if fragment:
-        write(root, f"!include conf.d/{fragment}\n")
+        write(root, f"{version}!include conf.d/{fragment}\n")
     stub_includes(staged)
     return root
 
@@ -403,7 +425,6 @@ def stub_includes(path: Path) -> None:
         target.touch()
 
 
-SOUND = corpus_params(lambda name: not refused(name))
 WANTED_UNIX = {"mode": "0660", "user": "postfix", "group": "postfix"}
 
 
@@ -415,11 +436,15 @@ def without_line_numbers(stderr: str) -> str:
     return re.sub(r"line \d+", "line N", stderr)
 
 
-@needs_doveconf
-@pytest.mark.parametrize("name", SOUND)
+@pytest.mark.parametrize("name", checked_params(lambda name: not refused(name)))
 def test_sound_corpus_file_takes_the_edits_and_doveconf_agrees(tmp_path, name):
-    root = stage(tmp_path, name)
+    with staging(tmp_path, generation_of(name)) as directory:
+        takes_the_edits_and_doveconf_agrees(stage(directory, name), generation_of(name))
+
+
+def takes_the_edits_and_doveconf_agrees(root: Path, generation: str) -> None:
     config = load_what_stands(root)
+    assert config.generation == generation
     originals = {path: read(path) for path in config.files}
     before = run_doveconf(root)
 
@@ -433,8 +458,9 @@ def test_sound_corpus_file_takes_the_edits_and_doveconf_agrees(tmp_path, name):
     after = run_doveconf(root)
     with_inet = load_what_stands(root)
     assert ("unix", SASL.path) not in listeners_of(with_inet)
+    address = config.dialect.listener_address         # 2.3: address, 2.4: listen
     assert has_settings(listeners_of(with_inet)[("inet", "auth-inet")],
-                        {"address": "127.0.0.1", "port": "10001"})
+                        {address: "127.0.0.1", "port": "10001"})
     assert_only_auth_lines_changed(originals, with_inet)
 
     if before.returncode != 0:
@@ -469,7 +495,8 @@ def assert_doveconf_agrees(before: str, middle: str, after: str) -> None:
     assert listeners_of(mid)[("unix", SASL.path)] == WANTED_UNIX
     assert mid.auth_mechanisms() == new.auth_mechanisms() == ["plain", "login"]
     assert ("unix", SASL.path) not in listeners_of(new)
-    assert listeners_of(new)[("inet", "auth-inet")] == {"address": "127.0.0.1", "port": "10001"}
+    address = new.dialect.listener_address
+    assert listeners_of(new)[("inet", "auth-inet")] == {address: "127.0.0.1", "port": "10001"}
     untouched = {key: value for key, value in listeners_of(old).items()
                  if key not in (("unix", SASL.path), ("inet", "auth-inet"))
                  and value.get("port") != "10001"}
@@ -510,10 +537,15 @@ def assert_changes_inside_auth_regions(old_doc, new_doc) -> None:
 
 
 def debian_trees():
-    trees = [Path("/etc/dovecot"), SAMPLE]
-    return [pytest.param(tree, id=str(tree), marks=pytest.mark.skipif(
-        not (tree / "dovecot.conf").is_file(), reason=f"{tree}/dovecot.conf is missing"))
-            for tree in trees]
+    """Debian's stock trees: the installed one and the bundled sample of each generation."""
+    root_dovecot = debian13.ROOT / "etc" / "dovecot"
+    trees = [("debian12-installed", Path("/etc/dovecot"), "2.3", needs_doveconf),
+             ("debian12-sample", SAMPLE, "2.3", needs_doveconf),
+             ("debian13-installed", root_dovecot, "2.4", debian13.needs_root),
+             ("debian13-sample", SAMPLES / "debian13" / "dovecot", "2.4", debian13.needs_root)]
+    return [pytest.param(tree, generation, id=name, marks=[needs, pytest.mark.skipif(
+        not (tree / "dovecot.conf").is_file(), reason=f"{tree}/dovecot.conf is missing")])
+            for name, tree, generation, needs in trees]
 
 
 def copy_config_tree(source: Path, target: Path) -> None:
@@ -526,18 +558,24 @@ def copy_config_tree(source: Path, target: Path) -> None:
         shutil.copyfile(path, target / relative)
 
 
-@needs_doveconf
-@pytest.mark.parametrize("tree", debian_trees())
-def test_stock_debian_12_layout(tmp_path, tree):
-    copy_config_tree(tree, tmp_path)
-    root = tmp_path / "dovecot.conf"
+@pytest.mark.parametrize("tree, generation", debian_trees())
+def test_stock_debian_layout(tmp_path, tree, generation):
+    with staging(tmp_path, generation) as directory:
+        copy_config_tree(tree, directory)
+        stock_layout_takes_the_edits(directory / "dovecot.conf", generation)
+
+
+def stock_layout_takes_the_edits(root: Path, generation: str) -> None:
     before = doveconf_n(root)
     config = DovecotConfig.load(root)
-    assert config.version == "2.3" and config.problems() == []
-    assert config.auth_mechanisms() == ["plain"]
+    assert config.generation == generation and config.problems() == []
+    config.check_generation(generation + ".0")
+    # Debian 12 says plain; Debian 13 leaves it to the default, which is plain too
+    assert config.auth_mechanisms() == (["plain"] if generation == "2.3" else None)
+    assert effective(before).auth_mechanisms() in (None, ["plain"])
     changes = config.edit(unix=SASL, mechanisms=["plain", "login"])
-    assert sorted(changes) == [tmp_path / "conf.d" / "10-auth.conf",
-                               tmp_path / "conf.d" / "10-master.conf"]
+    conf_d = root.parent / "conf.d"
+    assert sorted(changes) == [conf_d / "10-auth.conf", conf_d / "10-master.conf"]
     originals = {path: read(path) for path in changes}
     apply(changes)
     after = doveconf_n(root)
@@ -549,16 +587,25 @@ def test_stock_debian_12_layout(tmp_path, tree):
     reloaded = DovecotConfig.load(root)
     assert_only_auth_lines_changed(originals, reloaded)
     assert [l.path for l in reloaded.auth_listeners() if l.label == SASL.path] == [
-        tmp_path / "conf.d" / "10-master.conf"]
+        conf_d / "10-master.conf"]
+
+    apply(reloaded.edit(inet=SASL_INET, remove_unix=SASL.path))
+    listener = listeners_of(effective(doveconf_n(root)))[("inet", "auth-inet")]
+    assert listener == {config.dialect.listener_address: "127.0.0.1", "port": "10001"}
 
 
-def test_bundled_debian_sample_matches_the_installed_stock_config():
-    if not (SAMPLE / "dovecot.conf").is_file() or not Path("/etc/dovecot/dovecot.conf").is_file():
-        pytest.skip("needs both samples/debian12/dovecot and /etc/dovecot")
-    for path in SAMPLE.rglob("*.conf*"):
-        installed = Path("/etc/dovecot") / path.relative_to(SAMPLE)
-        if installed.is_file() and os.access(installed, os.R_OK):
-            assert installed.read_bytes() == path.read_bytes(), path
+@pytest.mark.parametrize("sample, installed", [
+    pytest.param(SAMPLE, Path("/etc/dovecot"), id="debian12"),
+    pytest.param(SAMPLES / "debian13" / "dovecot", debian13.ROOT / "etc" / "dovecot",
+                 id="debian13", marks=debian13.needs_root)])
+def test_bundled_debian_sample_matches_the_installed_stock_config(sample, installed):
+    if not (installed / "dovecot.conf").is_file():
+        pytest.skip(f"needs {installed}")
+    files = sorted(p.relative_to(sample) for p in sample.rglob("*.conf*"))
+    assert files and files == sorted(p.relative_to(installed) for p in installed.rglob("*.conf*"))
+    for path in files:
+        if os.access(installed / path, os.R_OK):
+            assert (installed / path).read_bytes() == (sample / path).read_bytes(), path
 
 
 # ---------------------------------------------------------------- properties
@@ -628,7 +675,7 @@ def test_any_text_is_refused_or_edited_into_a_sound_file(text):
     try:
         changes = config.edit(unix=SASL, mechanisms=["plain", "login"])
     except ConfigError as refused:
-        assert refused.line is not None and config.problems()
+        assert refused.line is not None
         return
     assert parse(changes.get(Path("x.conf"), text), "x.conf").problems == []
 

@@ -1,10 +1,11 @@
-"""Lossless reader and editor for Dovecot 2.3 configuration.
+"""Lossless reader and editor for Dovecot 2.3 and 2.4 configuration.
 
 A file is kept as its raw lines; the tree built over them only records where each setting,
 section and !include lives, so rendering an unedited file gives back the exact bytes. Edits
 splice new lines in and never touch the others.
 
-The grammar mirrors Dovecot 2.3's config parser (checked against doveconf 2.3.19.1):
+The grammar mirrors Dovecot's config parser, which 2.4 kept (checked against doveconf 2.3.19.1
+and 2.4.1); what the two generations name differently is in wizard.dovecot_dialects:
 - `#` starts a comment anywhere outside "..." or '...' quotes, even without a space before it
   (doveconf only warns "Ambiguous '#' character"), and a quote runs to the end of the line when
   it is not closed, hiding any `#` after it;
@@ -21,19 +22,19 @@ The grammar mirrors Dovecot 2.3's config parser (checked against doveconf 2.3.19
 from __future__ import annotations
 
 import re
-import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
 
+from .dovecot_dialects import (DIALECTS, UPGRADE_GUIDE, dovecot_generation, section_marks,
+                               setting_marks)
 from .errors import ConfigError
 from .textfile import read_text, split_lines
 
 WHITE = " \t"
 _KEY = re.compile(r"([^ \t=]*)[ \t]*(.*)", re.S)
 _PLACEHOLDER = re.compile(r"\bPH_[A-Z0-9_]+|@[A-Z][A-Z0-9_]*@")
-_FILTER_SYNTAX = re.compile(r"%\{[^}|]*\|")  # 2.4's %{user | lower}; 2.3 has no filters
 _GLOB = re.compile(r"[*?[]")
 _OBSOLETE_SECTIONS = {"auth", "socket"}      # 1.x: `auth default {`, `socket listen {`
 
@@ -41,7 +42,10 @@ FIX_BY_HAND = "Correct the file by hand until `doveconf -n` accepts it, then run
 FIX_TEMPLATE = "This is an installer template: render it with its installer first"
 FIX_OLD = ("Dovecot 1.x syntax is not supported: convert it first "
            "(`doveconf -Pn > dovecot-new.conf` writes a 2.x configuration)")
-FIX_NEW = "Dovecot 2.4 configuration is not supported for editing: make the change by hand"
+FIX_MIXED = (f"Move the whole tree to one generation with Dovecot's upgrade guide ({UPGRADE_GUIDE}), "
+             "check it with `doveconf -n`, then run the wizard again")
+DEFAULT_MECHANISMS = ("plain",)     # auth_mechanisms when no file sets it (2.3 and 2.4)
+SASL_LISTENER_NAME = "postfix-sasl"   # the name of an inet_listener the wizard adds
 
 
 # ---------------------------------------------------------------- tree
@@ -85,7 +89,8 @@ class DovecotFile:
     root: Section
     problems: list[tuple[int, str]] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)     # one fix hint per problem
-    dialect: str = "2.3"                                # "2.3", "2.4" or "1.x"
+    marks: list[tuple[int, str, str]] = field(default_factory=list)  # (line, "2.3"|"2.4", why)
+    obsolete: bool = False                              # Dovecot 1.x syntax
 
     def render(self) -> str:
         return "".join(self.lines)
@@ -243,15 +248,7 @@ def _add_setting(doc, section: Section, key: str, rest: str, line: int, last: in
         return
     value = unquote(rest[1:].lstrip(WHITE))
     section.children.append(Setting(key, value, line, last))
-    if key == "dovecot_config_version":
-        doc.dialect = "2.4"
-        doc.add_problem(line, "dovecot_config_version marks Dovecot 2.4 syntax; 2.4 is not "
-                        "supported for editing (Dovecot 2.3's doveconf says: Unknown setting: "
-                        "dovecot_config_version)", FIX_NEW)
-    elif _FILTER_SYNTAX.search(value):
-        doc.dialect = "2.4"
-        doc.add_problem(line, f"'{key}' uses Dovecot 2.4 %{{… | filter}} syntax; 2.4 is not "
-                        "supported for editing", FIX_NEW)
+    doc.marks += [(line, *mark) for mark in setting_marks(key, value, section.name)]
 
 
 def _open_section(doc, stack: list[Section], key: str, rest: str, line: int, content: str):
@@ -262,9 +259,10 @@ def _open_section(doc, stack: list[Section], key: str, rest: str, line: int, con
         return
     section = Section(*header, line)
     stack[-1].children.append(section)
+    doc.marks += [(line, *mark) for mark in section_marks(*header, len(stack) - 1)]
     stack.append(section)
     if section.name in _OBSOLETE_SECTIONS:
-        doc.dialect = "1.x"
+        doc.obsolete = True
         doc.add_problem(line, f"'{_title(section)} {{' is Dovecot 1.x syntax (doveconf 2.3 calls "
                         "it obsolete)", FIX_OLD)
 
@@ -360,17 +358,6 @@ def _check_port(port: object) -> None:
 # ---------------------------------------------------------------- whole configuration
 
 
-def installed_dovecot_version() -> str | None:
-    """`dovecot --version`'s version number, or None when Dovecot is not usable."""
-    try:
-        run = subprocess.run(["dovecot", "--version"], capture_output=True, text=True,
-                             timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    words = run.stdout.split()
-    return words[0] if run.returncode == 0 and words else None
-
-
 class DovecotConfig:
     """A root file and every file it includes, in include order."""
 
@@ -437,10 +424,69 @@ class DovecotConfig:
                 for target in self._includes.get((path, node.target), []):
                     yield from self._walk_file(target, stack, chain)
 
+    # -------------------------------------------------------- generation
+
+    def _marks(self, generation: str) -> list[tuple[Path, int, str]]:
+        return [(path, line, why) for path, doc in self.files.items()
+                for line, mark, why in doc.marks if mark == generation]
+
+    def _version_setting(self) -> tuple[Path, Setting, bool] | None:
+        """dovecot_config_version, and whether it is the first setting Dovecot reads."""
+        settings = [(path, node) for path, node, _ in self.walk() if isinstance(node, Setting)]
+        for index, (path, node) in enumerate(settings):
+            if node.key == "dovecot_config_version":
+                return path, node, index == 0
+        return None
+
     @property
-    def version(self) -> str:
-        dialects = {doc.dialect for doc in self.files.values()}
-        return "2.4" if "2.4" in dialects else "1.x" if "1.x" in dialects else "2.3"
+    def generation(self) -> str:
+        """"2.4" when the tree declares dovecot_config_version (or, for a fragment without
+        it, carries only 2.4 marks), "1.x" for Dovecot 1 syntax, else "2.3"."""
+        if any(doc.obsolete for doc in self.files.values()):
+            return "1.x"
+        if self._version_setting() or (self._marks("2.4") and not self._marks("2.3")):
+            return "2.4"
+        return "2.3"
+
+    @property
+    def dialect(self):
+        return DIALECTS.get(self.generation, DIALECTS["2.3"])
+
+    @property
+    def config_version(self) -> str | None:
+        found = self._version_setting()
+        return found[1].value if found else None
+
+    def check_generation(self, installed: str | None) -> None:
+        """Refuse a tree that mixes the generations, or that the installed Dovecot cannot read."""
+        self._check_mixed()
+        generation, found = self.generation, self._version_setting()
+        if found and not found[2]:
+            raise ConfigError(found[0], found[1].line, "dovecot_config_version is not the first "
+                              "setting Dovecot reads (Dovecot 2.4 refuses: The first setting must "
+                              "be dovecot_config_version)", "Move it to the top of dovecot.conf")
+        if generation == "2.4" and not found:
+            path, line, why = self._marks("2.4")[0]
+            raise ConfigError(path, line, f"{why} is Dovecot 2.4 syntax, but dovecot.conf does not "
+                              "start with dovecot_config_version: 2.4 refuses to start without "
+                              "it and 2.3 refuses the 2.4 syntax", FIX_MIXED)
+        running = dovecot_generation(installed)
+        if running in DIALECTS and generation in DIALECTS and running != generation:
+            raise ConfigError(self.root, found[1].line if found else None,
+                              f"Dovecot {installed} is installed, but this configuration is "
+                              f"written for Dovecot {generation}: Dovecot {running} would refuse "
+                              "it, so the wizard does not edit it", FIX_MIXED)
+
+    def _check_mixed(self) -> None:
+        if self.generation not in DIALECTS:
+            return
+        other = "2.3" if self.generation == "2.4" else "2.4"
+        for path, line, why in self._marks(other):
+            raise ConfigError(path, line, f"{why} is Dovecot {other} syntax in a Dovecot "
+                              f"{self.generation} configuration: Dovecot refuses the mix",
+                              FIX_MIXED)
+
+    # -------------------------------------------------------- problems and settings
 
     def problems(self) -> list[tuple[Path, int, str]]:
         return [(path, line, message) for path, doc in self.files.items()
@@ -451,14 +497,28 @@ class DovecotConfig:
             if doc.problems:
                 (line, message), fix = doc.problems[0], doc.fixes[0]
                 raise ConfigError(path, line, message, fix)
+        self._check_mixed()
 
-    def _mechanism_settings(self) -> list[tuple[Path, Setting]]:
-        return [(path, node) for path, node, stack in self.walk()
-                if not stack and isinstance(node, Setting) and node.key == "auth_mechanisms"]
+    def _mechanism_nodes(self) -> list[tuple[Path, Setting | Section]]:
+        """Top-level `auth_mechanisms = …` lines and (2.4) `auth_mechanisms { … }` blocks."""
+        return [(path, node) for path, node, stack in self.walk() if not stack and (
+            isinstance(node, Setting) and node.key == "auth_mechanisms"
+            or isinstance(node, Section) and node.name == "auth_mechanisms" and not node.label)]
 
     def auth_mechanisms(self) -> list[str] | None:
-        found = self._mechanism_settings()
-        return found[-1][1].value.split() if found else None
+        """The mechanisms Dovecot serves, or None when no file sets them (the default)."""
+        mechanisms = None
+        for _, node in self._mechanism_nodes():
+            if isinstance(node, Setting):
+                mechanisms = node.value.split()
+                continue
+            mechanisms = list(mechanisms if mechanisms is not None else DEFAULT_MECHANISMS)
+            for item in node.children:
+                if isinstance(item, Setting):
+                    mechanisms = [m for m in mechanisms if m != item.key]
+                    if item.value != "no":
+                        mechanisms.append(item.key)
+        return mechanisms
 
     def _service_auth_sections(self) -> list[tuple[Path, Section]]:
         return [(path, node) for path, node, _ in self.walk()
@@ -521,11 +581,12 @@ class DovecotConfig:
         return self._set_listener(_unix_named(want.path), "unix_listener", want.path, values)
 
     def _set_inet(self, want: InetListener) -> dict[Path, list[Splice]]:
-        values = {"address": want.address, "port": str(want.port)}
+        values = {self.dialect.listener_address: want.address, "port": str(want.port)}
+        name = want.name or (SASL_LISTENER_NAME if self.dialect.named_listeners else "")
         def wanted(section: Section) -> bool:
             return _inet_on_port(want.port)(section) or (
-                section.name == "inet_listener" and section.label == want.name)
-        return self._set_listener(wanted, "inet_listener", want.name, values)
+                section.name == "inet_listener" and section.label == name)
+        return self._set_listener(wanted, "inet_listener", name, values)
 
     def _set_listener(self, wanted, kind: str, label: str, values: dict[str, str]):
         matches = [(p, s) for p, s in self._listener_sections() if wanted(s)]
@@ -551,10 +612,15 @@ class DovecotConfig:
 
     def _set_mechanisms(self, mechanisms: list[str]) -> dict[Path, list[Splice]]:
         value = " ".join(mechanisms)
-        found = self._mechanism_settings()
-        if found:
+        found = self._mechanism_nodes()
+        if found and isinstance(found[-1][1], Setting):
             path, setting = found[-1]
             return {path: [_replace_value(self.files[path], setting, value)]}
+        if found:       # a 2.4 list block is last: a plain setting after it replaces the list
+            path, block = found[-1]
+            doc = self.files[path]
+            line = f"{_indent(doc.lines[block.line - 1])}auth_mechanisms = {value}{_eol(doc)}"
+            return {path: [Splice(block.last_line, block.last_line, [line])]}
         path = self._file_or_root("conf.d/10-auth.conf")
         doc = self.files[path]
         return {path: _append(doc, [f"auth_mechanisms = {value}{_eol(doc)}"])}

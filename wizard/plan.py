@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import postfix, rules, values
-from .dovecot import InetListener, UnixListener
+from .dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
 from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 from .rules import Finding
 from .server import Server, is_local_address, touches_socket
 from .textfile import split_lines
 
-SASL_LISTENER_NAME = "postfix-sasl"
 
 
 @dataclass(frozen=True)

@@ -336,18 +336,23 @@ def master_overrides(c: Context) -> list[Finding]:
 
 @rule
 def dovecot_unavailable(c: Context) -> list[Finding]:
-    if not c.sasl_on or c.server.dovecot is not None and c.server.dovecot.version == "2.3":
+    if not c.sasl_on or c.server.dovecot is not None and c.server.dovecot.generation != "1.x":
         return []
     if c.dovecot_remote:
         return []
     problem = c.server.dovecot_problem
-    reason = problem.message if problem else (
-        f"its files use Dovecot {c.server.dovecot.version} syntax, which the wizard does not edit")
+    if problem is None:
+        where, why = c.server.dovecot_dir, "its files use Dovecot 1.x syntax"
+    else:
+        where = f"{problem.path}, line {problem.line}" if problem.line else problem.path
+        why = problem.problem
+    fix = problem.fix + "; or leave SASL off." if problem and problem.fix else (
+        "Fix the Dovecot configuration (or give --dovecot-dir), or leave SASL off.")
     return [Finding(
         "error", "dovecot-unavailable", ("sasl.enabled",),
-        f"SMTP AUTH through Dovecot needs Dovecot's auth listener, but {reason}. Without the "
-        "socket, smtpd dies with 'no SASL authentication mechanisms' and stops taking mail.",
-        "Fix the Dovecot configuration (or give --dovecot-dir), or leave SASL off.")]
+        f"SMTP AUTH through Dovecot needs Dovecot's auth listener, but the wizard cannot edit "
+        f"Dovecot's files ({where}: {why}). Without the socket, smtpd dies with 'no SASL "
+        "authentication mechanisms' and stops taking mail.", fix)]
 
 
 @rule
@@ -649,7 +654,7 @@ def sasl_listener_missing(c: Context) -> list[Finding]:
     """SASL on as the files stand (not being set up now), but Dovecot serves no such socket."""
     if not c.sasl_on or touches_socket(c.desired.sasl) or c.dovecot_remote:
         return []
-    if c.server.dovecot is None or c.server.dovecot.version != "2.3":
+    if c.server.dovecot is None or c.server.dovecot.generation == "1.x":
         return []
     path = c.server.raw("smtpd_sasl_path")
     if c.sasl.socket == "tcp" and (c.sasl.address is None or c.sasl.port is None):

@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from . import mastercf, postfix
-from .dovecot import DovecotConfig, installed_dovecot_version
+from . import generation, mastercf, postfix
+from .dovecot import DEFAULT_MECHANISMS, DovecotConfig
 from .errors import ConfigError
 from .locations import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 from .maincf import MainCf
@@ -23,11 +23,15 @@ class Server:
     services: list[mastercf.Service]
     dovecot: DovecotConfig | None
     dovecot_problem: ConfigError | None     # why the Dovecot files could not be read, if so
+    versions: generation.Versions
     _current: Settings | None = None
 
     @classmethod
     def load(cls, postfix_dir: Path = DEFAULT_POSTFIX_DIR,
-             dovecot_dir: Path = DEFAULT_DOVECOT_DIR) -> Server:
+             dovecot_dir: Path = DEFAULT_DOVECOT_DIR,
+             versions: generation.Versions | None = None) -> Server:
+        """Read a server's files. `versions` are its tools' (by default, this machine's)."""
+        versions = versions or generation.installed()
         main = MainCf.load(postfix_dir / "main.cf")
         main.check_editable()
         master_path = postfix_dir / "master.cf"
@@ -37,12 +41,13 @@ class Server:
         if root.exists():
             try:
                 dovecot = DovecotConfig.load(root)
+                dovecot.check_generation(versions.dovecot)
             except ConfigError as error:
-                problem = error
+                dovecot, problem = None, error
         else:
             problem = ConfigError(root, None, "Dovecot's configuration was not found",
                                   "Install dovecot-core or give --dovecot-dir")
-        return cls(postfix_dir, dovecot_dir, main, services, dovecot, problem)
+        return cls(postfix_dir, dovecot_dir, main, services, dovecot, problem, versions)
 
     # main.cf values ------------------------------------------------------------------------
 
@@ -83,11 +88,20 @@ class Server:
 
     @property
     def postfix_version(self) -> str:
-        return postfix.defaults().get("mail_version", "")
+        return self.versions.postfix
 
     @property
     def dovecot_version(self) -> str | None:
-        return installed_dovecot_version() or (self.dovecot.version if self.dovecot else None)
+        return self.versions.dovecot
+
+    @property
+    def dovecot_syntax(self) -> str:
+        """How the wizard writes Dovecot's files here, for the reader."""
+        if self.dovecot is None:
+            return ""
+        version = self.dovecot.config_version
+        return f"Dovecot {self.dovecot.generation} syntax" + (
+            f" (dovecot_config_version = {version})" if version else "")
 
     def queue_free_bytes(self) -> int | None:
         try:
@@ -135,7 +149,8 @@ class Server:
         if self.dovecot is not None:
             mechanisms = self.dovecot.auth_mechanisms()
             sasl["mechanisms"] = _readable(SASL_PARAMS["mechanisms"],
-                                           " ".join(mechanisms) if mechanisms is not None else "plain")
+                                           " ".join(mechanisms if mechanisms is not None
+                                                    else DEFAULT_MECHANISMS))
         return sasl
 
     def _current_socket(self) -> dict:

@@ -427,7 +427,7 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
 def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], Target]:
     """Order a rollback like an apply: the listener the restored main.cf uses must answer
     before main.cf is back, and the listener Postfix uses now stays until Postfix has moved."""
-    from .dovecot import InetListener, UnixListener
+    from .dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
     from .model import Settings
     from .server import Server
 
@@ -450,7 +450,7 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
                 return writes, replace(target, listener=listener)
             sasl = now.current().sasl
             keep = (UnixListener(current[1], sasl.mode, sasl.user, sasl.group)
-                    if current[0] == "unix" else InetListener("postfix-sasl", sasl.address,
+                    if current[0] == "unix" else InetListener(SASL_LISTENER_NAME, sasl.address,
                                                               sasl.port))
             interim = restored.dovecot.edit(**{"unix" if current[0] == "unix" else "inet": keep})
             copy = copies[target.dovecot_dir].resolve()

@@ -1,0 +1,51 @@
+"""Which Postfix and Dovecot a configuration is for, as the server's own tools report them.
+
+The versions shown by `check`, the overview and `apply` are the server's: Postfix's
+`mail_version` from its postconf and Dovecot's from `dovecot --version`. A demo tree has no
+server, so its versions are the ones recorded when its stock files were taken from the packages
+(samples/NAME/versions.toml). Dovecot 2.3 and 2.4 read different configuration languages, so
+the generation decides how the wizard writes Dovecot files and whether it may edit them at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import postfix
+from .dovecot_dialects import dovecot_generation  # noqa: F401  (part of this module's answer)
+
+INSTALLED = "this server's postconf and dovecot"
+
+
+@dataclass(frozen=True)
+class Versions:
+    postfix: str            # mail_version; "" when Postfix is not installed
+    dovecot: str | None     # e.g. "2.4.1"; None when Dovecot is not installed
+    source: str             # who said so
+
+
+@functools.lru_cache(maxsize=1)
+def installed_dovecot() -> str | None:
+    """`dovecot --version`'s version number, or None when Dovecot is not usable."""
+    try:
+        run = subprocess.run(["dovecot", "--version"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    words = run.stdout.split()
+    return words[0].split("-")[0] if run.returncode == 0 and words else None
+
+
+def installed() -> Versions:
+    return Versions(postfix.defaults().get("mail_version", ""), installed_dovecot(), INSTALLED)
+
+
+def recorded(sample: Path) -> Versions:
+    """The versions a stock sample tree was taken with."""
+    table = tomllib.loads((sample / "versions.toml").read_text(encoding="utf-8"))
+    return Versions(table["postfix"], table["dovecot"],
+                    f"{table['release']}'s packages, recorded with the sample")
