@@ -210,9 +210,11 @@ class WizardApp(App):
         if server.dovecot is not None:
             out.append(f"Dovecot {server.dovecot_version}", "bold")
             out.append(f" in {self.show_path(server.dovecot_dir)}\n")
+            out.append(f"  files in {server.dovecot_syntax}\n")
         else:
             out.append("Dovecot: ", "bold")
             out.append(f"{server.dovecot_problem.problem}\n")
+        out.append(f"Versions from {server.versions.source}.\n")
         problems = rules.check(server, Settings())
         out.append("\nProblems the configuration has now: ", "bold")
         out.append("none found\n" if not problems else "\n")

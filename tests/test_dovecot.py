@@ -708,3 +708,76 @@ def test_edits_of_generated_files_stay_in_the_auth_regions(text, request):
     if "remove_unix" in request:
         assert ("unix", request["remove_unix"]) not in listeners_of(again)
     assert again.edit(**request) == {}
+
+
+# ---------------------------------------------------------------- Dovecot 2.4
+
+
+def test_24_mechanism_blocks_edit_the_list_as_dovecot_does():
+    # as doveconf 2.4.1 -n reads them: blocks add (yes) or drop (no); a plain setting replaces
+    def mechanisms(body: str):
+        return DovecotConfig.from_text(V24 + body, "d.conf").auth_mechanisms()
+    assert mechanisms("auth_mechanisms {\n  login = yes\n}\n") == ["plain", "login"]
+    assert mechanisms("auth_mechanisms = plain login\nauth_mechanisms {\n  plain = no\n}\n") == [
+        "login"]
+    assert mechanisms("auth_mechanisms {\n  login = yes\n}\nauth_mechanisms = cram-md5\n") == [
+        "cram-md5"]
+
+
+def test_24_mechanisms_after_a_block_are_a_new_line_after_it():
+    text = V24 + "auth_mechanisms = plain\n  auth_mechanisms {\n    login = yes\n  }\n# end\n"
+    new = edited(text, mechanisms=["plain", "login", "cram-md5"])
+    assert new == V24 + ("auth_mechanisms = plain\n  auth_mechanisms {\n    login = yes\n  }\n"
+                         "  auth_mechanisms = plain login cram-md5\n# end\n")
+    assert DovecotConfig.from_text(new, "d.conf").auth_mechanisms() == ["plain", "login",
+                                                                         "cram-md5"]
+
+
+def test_24_inet_listener_is_named_and_listens():
+    text = V24 + "service auth {\n}\n"
+    assert edited(text, inet=InetListener("", "127.0.0.1", 12345)) == V24 + (
+        "service auth {\n  inet_listener postfix-sasl {\n    listen = 127.0.0.1\n"
+        "    port = 12345\n  }\n}\n")
+    assert edited("service auth {\n}\n", inet=InetListener("", "127.0.0.1", 12345)) == (
+        "service auth {\n  inet_listener {\n    address = 127.0.0.1\n    port = 12345\n  }\n}\n")
+
+
+@pytest.mark.parametrize("text, why", [
+    (V24 + "disable_plaintext_auth = yes\n", "'disable_plaintext_auth' (2.4 calls it "
+                                             "auth_allow_cleartext"),
+    (V24 + "passdb {\n  driver = pam\n}\n", "unnamed 'passdb {'"),
+    (V24 + "service auth {\n  inet_listener x {\n    address = 127.0.0.1\n  }\n}\n",
+     "'address' in an inet_listener"),
+    ("auth_allow_cleartext = no\nauth_username_format = %{user | lower}\nauth_mechanisms = plain"
+     "\npassdb {\n}\n", "is Dovecot 2.4 syntax in a Dovecot 2.3 configuration"),
+])
+def test_a_tree_mixing_the_generations_is_refused_with_the_upgrade_guide(tmp_path, text, why):
+    write(tmp_path / "dovecot.conf", text)
+    config = DovecotConfig.load(tmp_path / "dovecot.conf")
+    for attempt in (lambda: config.check_generation(None),
+                    lambda: config.edit(unix=SASL)):
+        with pytest.raises(ConfigError) as refused:
+            attempt()
+        assert why in refused.value.problem and "upgrade" in refused.value.fix
+        assert re.search(r"dovecot\.conf, line \d+", str(refused.value))
+
+
+def test_24_syntax_without_dovecot_config_version_is_refused(tmp_path):
+    write(tmp_path / "dovecot.conf", "auth_allow_cleartext = no\n")
+    with pytest.raises(ConfigError, match="line 1: 'auth_allow_cleartext' is Dovecot 2.4 syntax, "
+                                          "but dovecot.conf does not start with"):
+        DovecotConfig.load(tmp_path / "dovecot.conf").check_generation(None)
+    write(tmp_path / "dovecot.conf", "auth_verbose = yes\n" + V24)
+    with pytest.raises(ConfigError, match="line 2: dovecot_config_version is not the first"):
+        DovecotConfig.load(tmp_path / "dovecot.conf").check_generation(None)
+
+
+@pytest.mark.parametrize("text, installed", [(V24, "2.3.19.1"), ("auth_mechanisms = plain\n",
+                                                                 "2.4.1")])
+def test_a_tree_the_installed_dovecot_cannot_read_is_refused(tmp_path, text, installed):
+    write(tmp_path / "dovecot.conf", text)
+    config = DovecotConfig.load(tmp_path / "dovecot.conf")
+    with pytest.raises(ConfigError, match=f"Dovecot {installed} is installed, but this "
+                                          "configuration is written for Dovecot 2.[34]"):
+        config.check_generation(installed)
+    config.check_generation(None)                    # no Dovecot here: the files decide

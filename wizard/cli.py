@@ -80,8 +80,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help=f"Dovecot configuration directory (default {DEFAULT_DOVECOT_DIR})")
     parser.add_argument("--backup-dir", type=Path, default=default, metavar="DIR",
                         help=f"where backup sets are kept (default {DEFAULT_BACKUP_DIR})")
-    parser.add_argument("--demo", action="store_true", default=default,
-                        help="work on a temporary copy of a stock Debian 12 configuration")
+    parser.add_argument("--demo", choices=resources.sample_names(), default=default,
+                        metavar="[" + "|".join(resources.sample_names()) + "]",
+                        help="work on a temporary copy of a stock configuration "
+                             f"(default {resources.NEWEST_SAMPLE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Harden a Postfix server: denial-of-service limits and SMTP AUTH via Dovecot. "
                     "Without a command, the interactive wizard opens.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  postfix-wizard --demo\n  postfix-wizard check\n"
+        epilog="examples:\n  postfix-wizard --demo\n  postfix-wizard --demo debian12 check\n"
+               "  postfix-wizard check\n"
                "  postfix-wizard apply --preset rhel9-guide --dry-run\n"
                "  postfix-wizard rollback")
     _add_common(parser)
@@ -136,7 +139,8 @@ def option(args: argparse.Namespace, name: str, default):
 def load_server(args: argparse.Namespace) -> Server:
     from .server import Server
     return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
-                       option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
+                       option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR),
+                       option(args, "versions", None))
 
 
 def backup_dir(args: argparse.Namespace) -> Path:
@@ -163,6 +167,7 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     from .plan import make_plan
     preset = presets.load(presets.find(args.preset))
     server = load_server(args)
+    out.line(f"Editing {generations(server)}.")
     plan = make_plan(server, preset.settings)
     show_plan(plan, out)
     if plan.blocked:
@@ -220,6 +225,14 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     return EXIT_INVALID if rules.errors(findings) else EXIT_OK
 
 
+def generations(server: Server) -> str:
+    """Which Postfix and Dovecot the files are for, and whose word that is."""
+    dovecot = f"Dovecot {server.dovecot_version}" if server.dovecot_version else "Dovecot"
+    syntax = f" in {server.dovecot_syntax}" if server.dovecot_syntax else ""
+    return (f"Postfix {server.postfix_version or '(not installed)'} and {dovecot} files{syntax}; "
+            f"versions from {server.versions.source}")
+
+
 def describe(server: Server, out: Output) -> None:
     sasl = server.current().sasl
     out.line(f"Postfix {server.postfix_version or '(not installed)'}: {server.postfix_dir}", "bold")
@@ -233,6 +246,8 @@ def describe(server: Server, out: Output) -> None:
         out.line(f"Dovecot: {server.dovecot_problem.message}", "bold")
     else:
         out.line(f"Dovecot {server.dovecot_version}: {server.dovecot_dir}", "bold")
+        out.line(f"  files in {server.dovecot_syntax}")
+    out.line(f"Versions from {server.versions.source}.")
 
 
 def run_presets(args: argparse.Namespace, out: Output) -> int:
@@ -290,10 +305,24 @@ def demo_display(workdir: Path):
     return display
 
 
-def demo_dirs(workdir: Path) -> dict:
-    shutil.copytree(resources.sample_dir("debian12"), workdir, dirs_exist_ok=True)
+def demo_dirs(workdir: Path, name: str) -> dict:
+    from . import generation
+    sample = resources.sample_dir(name)
+    shutil.copytree(sample, workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.toml"))
     return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
-            "backup_dir": workdir / "backups"}
+            "backup_dir": workdir / "backups", "versions": generation.recorded(sample)}
+
+
+def with_demo_default(argv: list[str]) -> list[str]:
+    """A bare --demo means the newest sample: `--demo check` is `--demo debian13 check`."""
+    names = resources.sample_names()
+    fixed = []
+    for index, word in enumerate(argv):
+        fixed.append(word)
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if word == "--demo" and following not in names:
+            fixed.append(resources.NEWEST_SAMPLE)
+    return fixed
 
 
 def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
@@ -330,14 +359,15 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
 def main(argv: list[str] | None = None) -> int:
     out = Output()
     try:
-        args = build_parser().parse_args(argv)
-        if option(args, "demo", False):
+        args = build_parser().parse_args(with_demo_default(sys.argv[1:] if argv is None
+                                                           else argv))
+        if option(args, "demo", None):
             with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
-                vars(args).update(demo_dirs(Path(workdir)))
+                vars(args).update(demo_dirs(Path(workdir), args.demo))
                 args.no_reload = True     # the demo's daemons would be this machine's own
                 if args.command is not None:
-                    out.line("Demo: working on a temporary copy of a stock Debian 12 "
-                             "configuration.")
+                    out.line("Demo: working on a temporary copy of a stock "
+                             f"{args.versions.release} configuration.")
                 return dispatch(args, out, demo_display(Path(workdir)))
         return dispatch(args, out)
     except writer.WriteError as error:

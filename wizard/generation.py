@@ -26,6 +26,7 @@ class Versions:
     postfix: str            # mail_version; "" when Postfix is not installed
     dovecot: str | None     # e.g. "2.4.1"; None when Dovecot is not installed
     source: str             # who said so
+    release: str = ""       # the distribution release of a recorded sample
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,4 +49,4 @@ def recorded(sample: Path) -> Versions:
     """The versions a stock sample tree was taken with."""
     table = tomllib.loads((sample / "versions.toml").read_text(encoding="utf-8"))
     return Versions(table["postfix"], table["dovecot"],
-                    f"{table['release']}'s packages, recorded with the sample")
+                    f"{table['release']}'s packages, recorded with the sample", table["release"])

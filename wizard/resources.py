@@ -25,3 +25,12 @@ def presets_dir() -> Path:
 
 def sample_dir(name: str) -> Path:
     return _directory("wizard.samples") / name
+
+
+NEWEST_SAMPLE = "debian13"
+
+
+def sample_names() -> list[str]:
+    """The stock trees --demo offers (each with the versions it was taken with)."""
+    return sorted(p.name for p in _directory("wizard.samples").iterdir()
+                  if (p / "versions.toml").is_file())

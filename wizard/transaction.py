@@ -54,6 +54,7 @@ class Target:
     postfix_dir: Path
     dovecot_dir: Path
     listener: tuple | None = None      # ("unix", path) or ("tcp", address, port) to check
+    dovecot_generation: str | None = None   # "2.3" or "2.4": which doveconf can check the files
 
 
 def target_for(server, settings) -> Target:
@@ -63,7 +64,8 @@ def target_for(server, settings) -> Target:
     if sasl.enabled and sasl.type == "dovecot":
         listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
                     else ("tcp", sasl.address, sasl.port))
-    return Target(server.postfix_dir, server.dovecot_dir, listener)
+    generation = server.dovecot.generation if server.dovecot is not None else None
+    return Target(server.postfix_dir, server.dovecot_dir, listener, generation)
 
 
 # Checks before anything is written -------------------------------------------------------------
@@ -116,7 +118,7 @@ def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
                         os.utime(staged, (age, age))
         notes += _check_postfix(target.postfix_dir, copies[target.postfix_dir])
         if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
-            notes += _check_dovecot(copies[target.dovecot_dir])
+            notes += _check_dovecot(copies[target.dovecot_dir], target.dovecot_generation)
     return notes
 
 
@@ -146,10 +148,16 @@ def _check_postfix(live: Path, staged: Path) -> list[str]:
     return []
 
 
-def _check_dovecot(staged: Path) -> list[str]:
+def _check_dovecot(staged: Path, generation: str | None) -> list[str]:
+    from .generation import dovecot_generation, installed_dovecot
     if not shutil.which("doveconf"):
         return ["doveconf is not installed: the new Dovecot files were checked by the wizard's "
                 "own rules only"]
+    installed = installed_dovecot()
+    if generation and dovecot_generation(installed) != generation:
+        # only a demo gets here: on a server, Server.load refuses such a tree
+        return [f"the doveconf here is Dovecot {installed}'s and the files are Dovecot "
+                f"{generation}'s: they were checked by the wizard's own rules only"]
     result = subprocess.run(["doveconf", "-c", str(staged / "dovecot.conf"), "-n"],
                             capture_output=True, text=True, timeout=60)
     if result.returncode != 0:

@@ -25,28 +25,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from screens.app import Loaded, WizardApp  # noqa: E402
-from wizard import presets                 # noqa: E402
+from wizard import generation, presets     # noqa: E402
 from wizard.cli import demo_display        # noqa: E402
 from wizard.server import Server           # noqa: E402
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
-
-
-def _major_minor(version: str | None) -> str | None:
-    return ".".join(version.split(".")[:2]) if version else version
-
-
-class PinnedServer(Server):
-    """The real Server, but the installed versions shown without their patch level."""
-
-    @property
-    def postfix_version(self) -> str:
-        return _major_minor(super().postfix_version)
-
-    @property
-    def dovecot_version(self) -> str | None:
-        return _major_minor(super().dovecot_version)
 
 
 def demo_copy(workdir: Path) -> Path:
@@ -85,7 +69,9 @@ def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> 
 
     def load() -> Loaded:
         loaded = presets.load(presets.find(preset)) if preset else None
-        return Loaded(PinnedServer.load(workdir / "postfix", workdir / "dovecot"), loaded)
+        # the sample's recorded versions: the same on every machine
+        server = Server.load(workdir / "postfix", workdir / "dovecot", generation.recorded(SAMPLE))
+        return Loaded(server, loaded)
     return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir))
 
 
