@@ -1,8 +1,8 @@
 """Postfix's own defaults and version, from `postconf -d` when Postfix is installed.
 
-Without Postfix (a laptop trying the demo) the wizard falls back to a built-in table of Postfix
-3.7 defaults: the model's for the parameters it manages, and BUILT_IN below for the few others
-its rules read.
+Without Postfix (a laptop trying the demo) the wizard falls back to a built-in table of
+defaults: the model's for the parameters it manages, and BUILT_IN below for the few others its
+rules read. Postfix 3.7 and 3.10 agree on every one of them (tests/test_model.py asks both).
 """
 
 from __future__ import annotations
