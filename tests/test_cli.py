@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard import presets
+from wizard import generation, presets
 from wizard.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -470,7 +470,7 @@ def test_demo_check_and_apply_stay_inside_their_temporary_directory(tmp_path):
     temporary, cwd = tmp_path / "tmp", tmp_path / "cwd"
     temporary.mkdir()
     cwd.mkdir()
-    samples = snapshot(SAMPLE)
+    samples = snapshot(ROOT / "samples")
     system_backups = Path("/var/backups/postfix-wizard").exists()
     system = {d: snapshot(Path(d)) for d in ("/etc/postfix", "/etc/dovecot") if Path(d).is_dir()}
     env = environment(TMPDIR=str(temporary), HOME=str(tmp_path))
@@ -486,9 +486,42 @@ def test_demo_check_and_apply_stay_inside_their_temporary_directory(tmp_path):
 
     assert list(temporary.iterdir()) == []             # and removed it afterwards
     assert list(cwd.iterdir()) == []
-    assert snapshot(SAMPLE) == samples
+    assert snapshot(ROOT / "samples") == samples
     assert Path("/var/backups/postfix-wizard").exists() == system_backups
     assert {d: snapshot(Path(d)) for d in system} == system
+
+
+@pytest.mark.parametrize("demo, versions, listener", [
+    ("debian12", "Postfix 3.7.11 and Dovecot 2.3.19.1 files in Dovecot 2.3 syntax", "address"),
+    ("debian13", "Postfix 3.10.13 and Dovecot 2.4.1 files in Dovecot 2.4 syntax "
+                 "(dovecot_config_version = 2.4.0)", "listen")])
+def test_one_preset_shows_each_generation_its_own_syntax(tmp_path, demo, versions, listener):
+    result = run("--demo", demo, "apply", "--preset", "sasl-tcp", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Editing {versions}; versions from Debian" in result.stdout
+    added = [line[1:].strip() for line in result.stdout.splitlines() if line.startswith("+ ")]
+    assert added[added.index("inet_listener postfix-sasl {"):][:3] == [
+        "inet_listener postfix-sasl {", f"{listener} = 127.0.0.1", "port = 12345"], added
+    assert "+auth_mechanisms = plain login" in result.stdout
+
+
+def test_a_tree_of_the_other_dovecot_generation_is_refused_before_any_edit(box):
+    installed = generation.installed_dovecot()
+    if installed is None:
+        pytest.skip("Dovecot is not installed: the files alone decide the generation")
+    other = "debian13" if installed.startswith("2.3") else "debian12"
+    shutil.rmtree(box.dovecot)
+    shutil.copytree(ROOT / "samples" / other / "dovecot", box.dovecot)
+    before = box.config()
+    checked = box.run("check", "--preset", "rhel9-guide")
+    assert checked.returncode == 1
+    assert f"Dovecot {installed} is installed, but this configuration is written for " \
+           "Dovecot 2." in checked.stdout and "upgrade/2.3-to-2.4" in checked.stdout
+    applied = box.run("apply", "--preset", "rhel9-guide", "--yes")
+    assert applied.returncode == 1 and "Nothing was written" in applied.stdout
+    assert box.config() == before and box.backup_sets() == []
+    limits_only = box.run("apply", "--preset", "baseline", "--yes")   # Postfix alone still works
+    assert limits_only.returncode == 0, limits_only.stdout + limits_only.stderr
 
 
 def test_demo_apply_never_reloads_the_system_services(tmp_path):
