@@ -28,13 +28,13 @@ import pytest
 from pydantic import ValidationError
 
 try:
-    from tests.harness import MailPair, daemons_available
+    from tests.harness import MailPair, daemons_available, dovecot_generation
 except ImportError:  # pytest run from inside tests/ without the repo root on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from harness import MailPair, daemons_available
+    from harness import MailPair, daemons_available, dovecot_generation
 
-from wizard import rules, transaction
+from wizard import postfix, rules, transaction
 from wizard.model import Settings
 from wizard.server import Server
 from wizard.writer import WriteError
@@ -49,6 +49,11 @@ RHEL_SASL = {
     "smtpd_sasl_security_options": "noanonymous, noplaintext",
     "smtpd_sasl_tls_security_options": "noanonymous",
 }
+
+
+def postfix_release() -> tuple[int, ...]:
+    """The installed Postfix's version, e.g. (3, 10, 13)."""
+    return tuple(int(part) for part in postfix.defaults()["mail_version"].split(".")[:3])
 
 
 def expect_log(pair: MailPair, pattern: str, timeout: float = 6) -> str:
@@ -479,7 +484,10 @@ def test_service_throttle_time_zero_stops_master(tmp_path):
     with MailPair(tmp_path, sasl=None, main_cf_extra={"service_throttle_time": "0"},
                   autostart=False) as p:
         assert not p.start_postfix(check=False)
-        expect_log(p, r"master\[\d+\]: fatal: invalid service_throttle_time: 0 \(min 1\)")
+        if postfix_release() < (3, 10):
+            expect_log(p, r"master\[\d+\]: fatal: invalid service_throttle_time: 0 \(min 1\)")
+        # 3.10's master sends this early fatal to postlogd's socket, which is not up yet, so
+        # no log holds it (seen with strace); master does not run either way
         # and `postfix start` misreports it
         rc, out = p.postfix_command("start")
         assert rc == 1 and "the Postfix mail system is already running" in out, out
@@ -549,6 +557,36 @@ def test_valid_bracketed_exceptions_work(tmp_path):
 # ---------------------------------------------------------------------------
 # 9: Dovecot listener / mechanism mistakes
 # ---------------------------------------------------------------------------
+
+# What each generation's Dovecot refuses of the other's language: the installed one is shown
+# here (2.3 on Debian 12; 2.4 when this suite runs in the Debian 13 root).
+OTHER_GENERATION = {
+    "2.3": [("auth_allow_cleartext = no\n", None, "Unknown setting: auth_allow_cleartext"),
+            ("auth_mechanisms {\n  login = yes\n}\n", None, "Unknown setting")],
+    "2.4": [("disable_plaintext_auth = yes\n", None, "Unknown setting: disable_plaintext_auth"),
+            ("", "  inet_listener sasl {\n    address = 127.0.0.1\n    port = {port}\n  }\n",
+             "Unknown setting: address"),
+            ("", "  inet_listener {\n    port = {port}\n  }\n", "is missing section name"),
+            ("passdb {\n  driver = static\n}\n", None, "is missing section name")],
+}
+
+
+@pytest.mark.parametrize("extra, listener, fatal", OTHER_GENERATION[dovecot_generation()])
+def test_the_other_generations_names_stop_dovecot_and_the_wizard_refuses_them(tmp_path, extra,
+                                                                             listener, fatal):
+    # RULE: DovecotConfig.check_generation (a tree mixing 2.3 and 2.4 is not edited)
+    with MailPair(tmp_path, sasl="tcp", autostart=False) as p:
+        p.write_dovecot_conf(extra=extra, listener=listener.replace("{port}", str(p.auth_port))
+                             if listener else None)
+        code, output = p.doveconf_check()
+        assert code != 0 and fatal in output, output
+        assert not p.start_dovecot(check=False, timeout=2)
+        server = load_server(p)
+        assert server.dovecot is None and "Dovecot refuses the mix" in str(
+            server.dovecot_problem), server.dovecot_problem
+        assert_wizard_error(p, "dovecot-unavailable", "cannot edit Dovecot's files",
+                            "syntax in a Dovecot")
+
 
 def test_dovecot_listener_user_missing_refuses_to_start(tmp_path):
     # RULE: dovecot_listener_user_exists
