@@ -559,20 +559,20 @@ class MailPair:
         if listener is None:
             listener = self.dovecot_listener() if self.sasl and self.configure_sasl else ""
         d = self.dovecot_dir
-        if dovecot_generation() == "2.4":
-            # Dovecot 2.4 (checked with doveconf 2.4.1): the version settings must come
-            # first; passdb/userdb are named and take settings instead of `args`; the
-            # static userdb's fields go into a `fields {}` block.
-            text = f"""dovecot_config_version = 2.4.0
-dovecot_storage_version = 2.4.0
-# private test Dovecot (tests/harness.py, Dovecot 2.4 syntax)
-protocols =
+        common = f"""protocols =
 base_dir = {self.dovecot_base_dir}
 state_dir = {self.dovecot_state_dir}
 log_path = {self.dovecot_log}
 ssl = no
 auth_mechanisms = {self._dovecot_args['auth_mechanisms']}
-passdb passwd-file {{
+"""
+        if dovecot_generation() == "2.4":
+            # Dovecot 2.4 (checked with doveconf 2.4.1): the version settings must come
+            # first; passdb/userdb are named and take settings instead of `args`; the
+            # static userdb's fields go into a `fields {}` block.
+            head = ("dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+                    "# private test Dovecot (tests/harness.py, Dovecot 2.4 syntax)\n")
+            databases = f"""passdb passwd-file {{
   driver = passwd-file
   default_password_scheme = SHA512-CRYPT
   passwd_file_path = {d}/users
@@ -585,19 +585,10 @@ userdb static {{
     home = /nonexistent
   }}
 }}
-service auth {{
-{listener}}}
-{self._dovecot_args['extra']}
 """
         else:
-            text = f"""# private test Dovecot (tests/harness.py)
-protocols =
-base_dir = {self.dovecot_base_dir}
-state_dir = {self.dovecot_state_dir}
-log_path = {self.dovecot_log}
-ssl = no
-auth_mechanisms = {self._dovecot_args['auth_mechanisms']}
-passdb {{
+            head = "# private test Dovecot (tests/harness.py)\n"
+            databases = f"""passdb {{
   driver = passwd-file
   args = scheme=SHA512-CRYPT {d}/users
 }}
@@ -605,7 +596,8 @@ userdb {{
   driver = static
   args = uid=nobody gid=nogroup home=/nonexistent
 }}
-service auth {{
+"""
+        text = f"""{head}{common}{databases}service auth {{
 {listener}}}
 {self._dovecot_args['extra']}
 """
