@@ -454,7 +454,8 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
             restored = Server.load(copies[target.postfix_dir], copies[target.dovecot_dir])
             listener = target_for(restored, Settings()).listener
             current = target_for(now, Settings()).listener
-            if listener is None or current is None or current == listener:
+            if listener is None or current is None or current == listener or \
+                    restored.dovecot is None:       # no Dovecot tree the wizard may edit
                 return writes, replace(target, listener=listener)
             sasl = now.current().sasl
             keep = (UnixListener(current[1], sasl.mode, sasl.user, sasl.group)
