@@ -133,18 +133,9 @@ def dovecot_generation() -> str:
     syntax (dovecot_config_version first, named passdb/userdb with their own settings,
     inet_listener `listen` instead of `address`): write_dovecot_conf() and
     dovecot_listener() write the generation installed here."""
-    if "dovecot_generation" not in _cache:
-        gen = "2.3"
-        try:
-            out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True,
-                                 timeout=10).stdout
-            m = re.match(r"\s*(\d+)\.(\d+)", out)
-            if m and (int(m.group(1)), int(m.group(2))) >= (2, 4):
-                gen = "2.4"
-        except (OSError, subprocess.SubprocessError):
-            pass
-        _cache["dovecot_generation"] = gen
-    return _cache["dovecot_generation"]
+    from wizard.generation import installed_dovecot     # cached: asked once per process
+    major, minor = map(int, (installed_dovecot() or "2.3").split(".")[:2])
+    return "2.4" if (major, minor) >= (2, 4) else "2.3"
 
 
 def daemons_available() -> "tuple[bool, str]":

@@ -505,6 +505,12 @@ def test_one_preset_shows_each_generation_its_own_syntax(tmp_path, demo, version
     assert "+auth_mechanisms = plain login" in result.stdout
 
 
+def test_an_unknown_demo_name_lists_the_samples(tmp_path):
+    result = run("--demo", "debian14", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice: 'debian14' (choose from 'debian12', 'debian13')" in result.stderr
+
+
 def test_a_tree_of_the_other_dovecot_generation_is_refused_before_any_edit(box):
     installed = generation.installed_dovecot()
     if installed is None:

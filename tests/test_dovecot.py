@@ -68,7 +68,8 @@ def corpus_params(which):
 def checked_params(which):
     """Corpus names, each to be checked by the doveconf of its generation."""
     return [pytest.param(name, marks=debian13.needs_root if generation_of(name) == "2.4"
-                         else needs_doveconf) if name else name for name in corpus_params(which)]
+                         else needs_doveconf) if isinstance(name, str) else name
+            for name in corpus_params(which)]
 
 
 def read(path: Path) -> str:

@@ -314,13 +314,13 @@ def demo_dirs(workdir: Path, name: str) -> dict:
 
 
 def with_demo_default(argv: list[str]) -> list[str]:
-    """A bare --demo means the newest sample: `--demo check` is `--demo debian13 check`."""
-    names = resources.sample_names()
+    """A bare --demo means the newest sample: `--demo check` is `--demo debian13 check`. Any
+    other word after it stays its value, so a wrong name gets argparse's list of samples."""
     fixed = []
     for index, word in enumerate(argv):
         fixed.append(word)
-        following = argv[index + 1] if index + 1 < len(argv) else None
-        if word == "--demo" and following not in names:
+        following = argv[index + 1] if index + 1 < len(argv) else "-"
+        if word == "--demo" and (following.startswith("-") or following in COMMANDS):
             fixed.append(resources.NEWEST_SAMPLE)
     return fixed
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import postfix
-from .dovecot_dialects import dovecot_generation  # noqa: F401  (part of this module's answer)
 
 INSTALLED = "this server's postconf and dovecot"
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import values
+from .dovecot import DEFAULT_MECHANISMS
 
 Kind = Literal["count", "time", "size", "addresses", "bool", "choice", "path", "mode", "name",
                "address", "port", "words"]
@@ -277,7 +278,7 @@ class Sasl(StrictModel):
         "inet_listener port", "port", "", title="Dovecot port", help=
         "TCP: the port of Dovecot's auth listener.", minimum=1, maximum=65535, file="dovecot")] = None
     mechanisms: Annotated[list[str] | None, _p(
-        "auth_mechanisms", "words", "plain", title="Mechanisms", help=
+        "auth_mechanisms", "words", " ".join(DEFAULT_MECHANISMS), title="Mechanisms", help=
         "Login methods Dovecot offers; plain and login suit nearly every mail client.",
         file="dovecot", choices=MECHANISMS)] = None
     security_options: Annotated[list[str] | None, _p(

@@ -149,7 +149,8 @@ def _check_postfix(live: Path, staged: Path) -> list[str]:
 
 
 def _check_dovecot(staged: Path, generation: str | None) -> list[str]:
-    from .generation import dovecot_generation, installed_dovecot
+    from .dovecot_dialects import dovecot_generation
+    from .generation import installed_dovecot
     if not shutil.which("doveconf"):
         return ["doveconf is not installed: the new Dovecot files were checked by the wizard's "
                 "own rules only"]
