@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Awaitable, Callable, NamedTuple
 
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import (Button, Collapsible, ContentSwitcher, Footer, Header, Input,
-                             OptionList, Static, TabbedContent, TabPane)
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from .dialogs import Confirm, Help, PresetPicker
 from .fields import FieldRow
+from .overview import EarlyOverview, overview_text
 from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 
 if TYPE_CHECKING:
@@ -79,8 +79,9 @@ class WizardApp(App):
 
     def __init__(self, load: Loader, backup_dir: Path, *, reload: bool = True,
                  notes: tuple[str, ...] = (), display: Display = str,
-                 light: bool = False) -> None:
+                 light: bool = False, early: EarlyOverview | None = None) -> None:
         super().__init__()
+        self.early = early
         self.theme = "textual-light" if light else "textual-dark"
         self.load = load
         self.server: Server | None = None
@@ -93,6 +94,7 @@ class WizardApp(App):
         self.visited = {"overview"}
         self.applied = False
         self.ready = asyncio.Event()     # set once the configuration is read
+        self.pressed_early: Callable[[], Awaitable[None]] | None = None
 
     # Layout ------------------------------------------------------------------------------------
 
@@ -115,6 +117,7 @@ class WizardApp(App):
             id="overview", classes="pane")
 
     async def build_pane(self, each: Step) -> None:
+        from textual.widgets import Collapsible     # the steps' widgets load after first paint
         pane = self.query_one(f"#{each.id}", VerticalScroll)
         if pane.children:
             return
@@ -123,7 +126,8 @@ class WizardApp(App):
         children += [FieldRow(self.session, key) for key in each.keys]
         if each.advanced:
             children.append(Collapsible(*[FieldRow(self.session, key) for key in each.advanced],
-                                        title=each.advanced_title, collapsed=True))
+                                        title=each.advanced_title, collapsed=True,
+                                        classes="advanced"))
         await pane.mount_all(children)
         for row in pane.query(FieldRow):
             row.show_findings(self.session.findings_for([row.key]))
@@ -147,8 +151,15 @@ class WizardApp(App):
 
     def on_mount(self) -> None:
         self.refresh_steps()
+        if self.early is not None:
+            self.run_worker(self.early.receive, thread=True, name="early-overview",
+                            exit_on_error=False)
         self.call_after_refresh(self.run_worker, self.read_configuration, thread=True,
                                 name="read-configuration")
+
+    def on_unmount(self) -> None:
+        if self.early is not None:
+            self.early.cancel()
 
     def read_configuration(self) -> tuple | Exception:
         """In a worker thread: import the core, read the server, judge it. The result goes to
@@ -160,71 +171,49 @@ class WizardApp(App):
             session = Session(server)
             if preset is not None:
                 session.load_preset(preset)
-            return server, session, self.overview_text(server)
+            return server, session, overview_text(server, self.show_path, self.notes)
         except WizardError as error:
             return error
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name != "read-configuration" or event.state != WorkerState.SUCCESS:
+        if event.state != WorkerState.SUCCESS:
+            return
+        if event.worker.name == "early-overview":
+            if event.worker.result is not None:
+                self.call_after_refresh(self.show_early_overview, event.worker.result)
+            return
+        if event.worker.name != "read-configuration":
             return
         if isinstance(event.worker.result, Exception):
             self.exit(event.worker.result)           # the command line reports it
         else:
             await self.configuration_read(*event.worker.result)
 
+    async def show_early_overview(self, overview: Text) -> None:
+        if self.session is None:             # else the worker's own text is already there
+            self.query_one("#overview-text", Static).update(overview)
+            await self.show_overview_buttons()
+
+    async def show_overview_buttons(self) -> None:
+        if not self.query("#start"):
+            await self.query_one("#overview").mount(
+                Horizontal(Button("Start", id="start", variant="primary"),
+                           Button("Load preset", id="load-preset"), classes="buttons"))
+            self.query_one("#start", Button).focus()
+
     async def configuration_read(self, server: Server, session: Session, overview: Text) -> None:
         self.server, self.session = server, session
         self.query_one("#overview-text", Static).update(overview)
-        await self.query_one("#overview").mount(
-            Horizontal(Button("Start", id="start", variant="primary"),
-                       Button("Load preset", id="load-preset"), classes="buttons"))
+        await self.show_overview_buttons()
         await self.query_one("#apply", VerticalScroll).mount_all(self._apply_pane())
         self.refresh_steps()
-        self.query_one("#start", Button).focus()
         self.ready.set()
+        if self.pressed_early is not None:       # a button pressed before the session was read
+            await self.pressed_early()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Before the configuration is read, only Help and Quit work."""
         return self.session is not None or action in ("help", "quit")
-
-    # Overview ------------------------------------------------------------------------------
-
-    def overview_text(self, server: Server) -> Text:
-        from wizard import rules
-        from wizard.model import Settings
-        out = Text()
-        sasl = server.current().sasl
-        chrooted = server.smtpd_chrooted
-        out.append(f"Postfix {server.postfix_version or '(not installed)'}", "bold")
-        out.append(f" in {self.show_path(server.postfix_dir)}\n")
-        out.append(f"  queue directory {server.queue_directory}\n")
-        out.append(f"  smtpd chrooted: {'yes (' + ', '.join(chrooted) + ')' if chrooted else 'no'}\n")
-        out.append(f"  STARTTLS: {'configured' if rules.tls_offered(server) else 'not usable'}\n")
-        auth = "off"
-        if sasl.enabled:
-            auth = f"on, {sasl.type or server.value('smtpd_sasl_type')}"
-            auth += f" over {sasl.socket}" if sasl.socket else ""
-        out.append(f"  SMTP AUTH: {auth}\n")
-        for service, name, value in server.managed_overrides():
-            out.append(f"  master.cf: service {service.name} sets {name}={value}\n")
-        if server.dovecot is not None:
-            out.append(f"Dovecot {server.dovecot_version}", "bold")
-            out.append(f" in {self.show_path(server.dovecot_dir)}\n")
-            out.append(f"  files in {server.dovecot_syntax}\n")
-        else:
-            out.append("Dovecot: ", "bold")
-            out.append(f"{server.dovecot_problem.problem}\n")
-        out.append(f"Versions from {server.versions.source}.\n")
-        problems = rules.check(server, Settings())
-        out.append("\nProblems the configuration has now: ", "bold")
-        out.append("none found\n" if not problems else "\n")
-        for finding in problems:
-            out.append(f"  {finding.severity.upper()}: ",
-                       "bold red" if finding.severity == "error" else "bold yellow")
-            out.append(f"{finding.message}\n")
-        for note in self.notes:
-            out.append(f"\n{note}\n", "bold yellow")
-        return out
 
     # Steps -----------------------------------------------------------------------------------
 
@@ -310,7 +299,7 @@ class WizardApp(App):
         for row in self.query_one(f"#{current.id}").query(FieldRow):
             if self.session.errors_in([row.key]):
                 for collapsible in row.ancestors_with_self:
-                    if isinstance(collapsible, Collapsible):
+                    if collapsible.has_class("advanced"):
                         collapsible.collapsed = False
                 widget = row.query("Input, Checkbox, RadioSet")
                 if widget:
@@ -376,7 +365,10 @@ class WizardApp(App):
     # Presets --------------------------------------------------------------------------------------
 
     @on(Button.Pressed, "#load-preset")
-    def action_load_preset(self) -> None:
+    async def action_load_preset(self) -> None:
+        if self.session is None:
+            self.pressed_early = self.action_load_preset
+            return
         self.push_screen(PresetPicker(), self.preset_chosen)
 
     def preset_chosen(self, preset: Preset | None) -> None:
@@ -421,6 +413,7 @@ class WizardApp(App):
         widgets = [Static("Review: findings and the exact changes", classes="pane-title"),
                    Static(self.findings_text(findings), classes="summary")]
         if plan.changes:
+            from textual.widgets import TabbedContent, TabPane
             tabs = TabbedContent(id="review-tabs")
             for change in plan.changes:        # what `with TabbedContent():` does in compose
                 tabs.compose_add_child(TabPane(change.path.name, Static(
@@ -500,6 +493,9 @@ class WizardApp(App):
 
     @on(Button.Pressed, "#start")
     async def start(self) -> None:
+        if self.session is None:                 # the buttons come with the early overview
+            self.pressed_early = self.start
+            return
         await self.go_to("rates")
 
     async def action_quit(self) -> None:

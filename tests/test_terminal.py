@@ -59,8 +59,9 @@ def test_demo_in_tmux(tmux, variant):
     env = {"PYTHONPATH": str(ROOT), **VARIANTS[variant]}
     tmux.start(f"cd {ROOT} && exec {sys.executable} -m wizard --demo", env)
     tmux.wait_for("Overview: what was found")         # painted before the configuration
-    shown = tmux.wait_for("Dovecot 2.")               # is read, in the app's worker
+    shown = tmux.wait_for("Dovecot 2.")               # is read (the forked reader's text)
     assert "<demo>/postfix" in shown and "/tmp" not in shown
+    tmux.wait_for("Load preset")                      # the buttons come with that text
 
     tmux.send("Enter")                               # Start
     tmux.wait_for("Connection rate per client")

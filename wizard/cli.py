@@ -18,11 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import resources, transaction, writer
-from .errors import WizardError
+from . import resources
+from .errors import WizardError, WriteError
 from .locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 
 if TYPE_CHECKING:
+    from . import transaction
     from . import rules
     from .plan import Plan
     from .server import Server
@@ -137,10 +138,12 @@ def option(args: argparse.Namespace, name: str, default):
 
 
 def load_server(args: argparse.Namespace) -> Server:
+    from . import generation
     from .server import Server
+    sample = option(args, "sample", None)        # a demo shows its sample's recorded versions
     return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                        option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR),
-                       option(args, "versions", None))
+                       generation.recorded(sample) if sample else None)
 
 
 def backup_dir(args: argparse.Namespace) -> Path:
@@ -163,7 +166,7 @@ def confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def run_apply(args: argparse.Namespace, out: Output) -> int:
-    from . import presets
+    from . import presets, transaction
     from .plan import make_plan
     preset = presets.load(presets.find(args.preset))
     server = load_server(args)
@@ -268,6 +271,7 @@ def run_save(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_backups(args: argparse.Namespace, out: Output) -> int:
+    from . import writer
     sets = writer.backup_sets(backup_dir(args))
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
@@ -280,6 +284,7 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
+    from . import transaction
     chosen = transaction.find_backup(backup_dir(args), args.id).id
     if not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
@@ -306,11 +311,10 @@ def demo_display(workdir: Path):
 
 
 def demo_dirs(workdir: Path, name: str) -> dict:
-    from . import generation
     sample = resources.sample_dir(name)
     shutil.copytree(sample, workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.toml"))
     return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
-            "backup_dir": workdir / "backups", "versions": generation.recorded(sample)}
+            "backup_dir": workdir / "backups", "sample": sample}
 
 
 def with_demo_default(argv: list[str]) -> list[str]:
@@ -328,6 +332,7 @@ def with_demo_default(argv: list[str]) -> list[str]:
 def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
     notes: list[str] = []
     if backup_dir(args).is_dir():
+        from . import transaction
         notes = transaction.recover_if_needed(backup_dir(args))
         for message in notes:
             out.line(message, "yellow")
@@ -337,11 +342,13 @@ def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
 
 
 def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int:
-    from screens.app import Loaded, WizardApp     # Textual is loaded only for the wizard
-
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UsageError("the interactive wizard needs a terminal; use a command such as "
                          "'check' or 'apply' in scripts")
+    from screens.overview import EarlyOverview     # forks before Textual loads
+    early = EarlyOverview(lambda: load_server(args), display, notes)
+    from screens.app import Loaded, WizardApp     # Textual is loaded only for the wizard
+
     def load() -> Loaded:      # in the app's worker, after the first screen is painted
         from . import presets
         preset_name = option(args, "preset", None)
@@ -349,7 +356,8 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
         return Loaded(load_server(args), preset)
 
     app = WizardApp(load, backup_dir(args), reload=not option(args, "no_reload", False),
-                    notes=notes, display=display, light=option(args, "theme", "dark") == "light")
+                    notes=notes, display=display, light=option(args, "theme", "dark") == "light",
+                    early=early)
     result = app.run()
     if isinstance(result, WizardError):       # the configuration or the preset was refused
         raise result
@@ -366,11 +374,12 @@ def main(argv: list[str] | None = None) -> int:
                 vars(args).update(demo_dirs(Path(workdir), args.demo))
                 args.no_reload = True     # the demo's daemons would be this machine's own
                 if args.command is not None:
+                    from .generation import recorded
                     out.line("Demo: working on a temporary copy of a stock "
-                             f"{args.versions.release} configuration.")
+                             f"{recorded(args.sample).release} configuration.")
                 return dispatch(args, out, demo_display(Path(workdir)))
         return dispatch(args, out)
-    except writer.WriteError as error:
+    except WriteError as error:
         print(f"postfix-wizard: {error}", file=sys.stderr)
         return EXIT_WRITE
     except WizardError as error:

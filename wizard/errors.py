@@ -26,3 +26,7 @@ class ConfigError(WizardError):
             where += f", line {self.line}"
         text = f"{where}: {self.problem}"
         return f"{text}. {self.fix}" if self.fix else text
+
+
+class WriteError(WizardError):
+    """The write itself failed; everything was left as it was."""

@@ -15,8 +15,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import postfix
-
 INSTALLED = "this server's postconf and dovecot"
 
 
@@ -41,6 +39,7 @@ def installed_dovecot() -> str | None:
 
 
 def installed() -> Versions:
+    from . import postfix     # the settings model behind it loads after the first paint
     return Versions(postfix.defaults().get("mail_version", ""), installed_dovecot(), INSTALLED)
 
 

@@ -9,6 +9,7 @@ An editable checkout, a wheel, `pip install .` and pipx all answer the same way.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def sample_dir(name: str) -> Path:
 NEWEST_SAMPLE = "debian13"
 
 
-def sample_names() -> list[str]:
+@functools.cache
+def sample_names() -> tuple[str, ...]:
     """The stock trees --demo offers (each with the versions it was taken with)."""
-    return sorted(p.name for p in _directory("wizard.samples").iterdir()
-                  if (p / "versions.toml").is_file())
+    return tuple(sorted(p.name for p in _directory("wizard.samples").iterdir()
+                        if (p / "versions.toml").is_file()))

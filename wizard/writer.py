@@ -18,17 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WizardError
+from .errors import WizardError, WriteError
 
 MANIFEST = "manifest.json"
 COMPLETED = "COMPLETED"
 JOURNAL = "journal.json"
 LOCK = ".lock"
 TEMP_MARK = ".postfix-wizard."
-
-
-class WriteError(WizardError):
-    """The write itself failed; everything was left as it was."""
 
 
 class ChangedOnDisk(WriteError):

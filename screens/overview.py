@@ -1,0 +1,114 @@
+"""The overview's text, and a reader that builds it on the other core while Textual loads.
+
+The overview needs the whole core (the settings model is pydantic, whose import is most of the
+cost) and Textual needs about as long to import and paint. In one process they queue behind each
+other on the interpreter lock, so the versions appeared long after the first paint. Started from
+the command line before Textual is imported, `EarlyOverview` forks a child that reads the server
+and sends back only the overview's text; the app shows it as soon as it arrives. The app's own
+worker still reads the configuration, and its text replaces the early one, so the child only
+ever makes the screen complete sooner: if it fails, hangs or is slow, nothing else changes.
+
+This module imports rich and the core, never Textual, so the child stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from wizard.server import Server
+
+Display = Callable[[Path], str]
+
+
+def overview_text(server: Server, show_path: Display = str, notes: tuple[str, ...] = ()) -> Text:
+    from wizard import rules
+    from wizard.model import Settings
+    out = Text()
+    sasl = server.current().sasl
+    chrooted = server.smtpd_chrooted
+    out.append(f"Postfix {server.postfix_version or '(not installed)'}", "bold")
+    out.append(f" in {show_path(server.postfix_dir)}\n")
+    out.append(f"  queue directory {server.queue_directory}\n")
+    out.append(f"  smtpd chrooted: {'yes (' + ', '.join(chrooted) + ')' if chrooted else 'no'}\n")
+    out.append(f"  STARTTLS: {'configured' if rules.tls_offered(server) else 'not usable'}\n")
+    auth = "off"
+    if sasl.enabled:
+        auth = f"on, {sasl.type or server.value('smtpd_sasl_type')}"
+        auth += f" over {sasl.socket}" if sasl.socket else ""
+    out.append(f"  SMTP AUTH: {auth}\n")
+    for service, name, value in server.managed_overrides():
+        out.append(f"  master.cf: service {service.name} sets {name}={value}\n")
+    if server.dovecot is not None:
+        out.append(f"Dovecot {server.dovecot_version}", "bold")
+        out.append(f" in {show_path(server.dovecot_dir)}\n")
+        out.append(f"  files in {server.dovecot_syntax}\n")
+    else:
+        out.append("Dovecot: ", "bold")
+        out.append(f"{server.dovecot_problem.problem}\n")
+    out.append(f"Versions from {server.versions.source}.\n")
+    problems = rules.check(server, Settings())
+    out.append("\nProblems the configuration has now: ", "bold")
+    out.append("none found\n" if not problems else "\n")
+    for finding in problems:
+        out.append(f"  {finding.severity.upper()}: ",
+                   "bold red" if finding.severity == "error" else "bold yellow")
+        out.append(f"{finding.message}\n")
+    for note in notes:
+        out.append(f"\n{note}\n", "bold yellow")
+    return out
+
+
+class EarlyOverview:
+    """A forked child that builds the overview text and sends it down a pipe."""
+
+    def __init__(self, read_server: Callable[[], Server], show_path: Display,
+                 notes: tuple[str, ...]) -> None:
+        read_end, write_end = os.pipe()
+        self.reaped = False
+        self.pid = os.fork()
+        if self.pid == 0:                                       # the child
+            os.close(read_end)
+            self._send(write_end, lambda: overview_text(read_server(), show_path, notes))
+        os.close(write_end)
+        self.pipe = read_end
+
+    @staticmethod
+    def _send(pipe: int, build: Callable[[], Text]) -> None:
+        """Write the pickled text and leave without running the parent's cleanups (the demo's
+        temporary directory belongs to the parent). The terminal is the parent's: the child
+        writes nothing to it. Any failure sends nothing."""
+        status = 1
+        try:
+            quiet = os.open(os.devnull, os.O_RDWR)
+            for terminal in (0, 1, 2):
+                os.dup2(quiet, terminal)
+            sys.stdout = sys.stderr = open(os.devnull, "w")
+            with os.fdopen(pipe, "wb") as out:
+                out.write(pickle.dumps(build()))
+            status = 0
+        finally:
+            os._exit(status)
+
+    def receive(self) -> Text | None:
+        """Blocks until the child is done (run it in a thread); None when it sent nothing."""
+        with os.fdopen(self.pipe, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(self.pid, 0)
+        self.reaped = True
+        return pickle.loads(data) if data else None
+
+    def cancel(self) -> None:
+        """End the child if it is still at work; receive() then returns None and reaps it."""
+        if not self.reaped:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
