@@ -174,6 +174,7 @@ class ControlClient:
 
     def __init__(self, tmux_args: list[str]) -> None:
         self.process = subprocess.Popen([*tmux_args, "-C", "attach", "-t", "b"], text=True,
+                                        encoding="utf-8", errors="replace",
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def screen(self) -> str:

@@ -2,7 +2,9 @@
 
 The first screen is painted before the core is imported: the settings model (pydantic), the
 configuration readers and the rules load in a worker thread, with the server's files, while the
-overview says so. Until then only Help and Quit do anything.
+overview says so. The overview's text usually comes sooner, from the reader the command line
+forked before Textual loaded (screens/overview.py). Until the worker is done only Help and Quit
+do anything, and Start or Load preset pressed early is carried out when it is.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class WizardApp(App):
             return
         if event.worker.name == "early-overview":
             if event.worker.result is not None:
-                self.call_after_refresh(self.show_early_overview, event.worker.result)
+                self.show_early_overview(event.worker.result)
             return
         if event.worker.name != "read-configuration":
             return
@@ -189,7 +191,14 @@ class WizardApp(App):
         else:
             await self.configuration_read(*event.worker.result)
 
-    async def show_early_overview(self, overview: Text) -> None:
+    def show_early_overview(self, overview: Text, tries: int = 20) -> None:
+        """After the first paint is whole: the Footer fills in its keys a refresh later."""
+        if not any(key.region for key in self.query_one(Footer).children) and tries:
+            self.set_timer(0.01, lambda: self.show_early_overview(overview, tries - 1))
+        else:
+            self.call_after_refresh(self.update_overview, overview)
+
+    async def update_overview(self, overview: Text) -> None:
         if self.session is None:             # else the worker's own text is already there
             self.query_one("#overview-text", Static).update(overview)
             await self.show_overview_buttons()
@@ -207,6 +216,7 @@ class WizardApp(App):
         await self.show_overview_buttons()
         await self.query_one("#apply", VerticalScroll).mount_all(self._apply_pane())
         self.refresh_steps()
+        self.refresh_bindings()                  # check_action now allows every key
         self.ready.set()
         if self.pressed_early is not None:       # a button pressed before the session was read
             await self.pressed_early()
