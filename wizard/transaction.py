@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import writer
+from . import auth_handshake, dovecot_log, writer
 from .errors import WizardError
 from .writer import BackupSet, Lock, WriteError, crash_point
 
@@ -47,6 +46,7 @@ class Outcome:
     written: list[Path]
     reloaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dovecot_log_mark: dovecot_log.Mark | None = None    # Dovecot's log before its last reload
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Target:
     dovecot_dir: Path
     listener: tuple | None = None      # ("unix", path) or ("tcp", address, port) to check
     dovecot_generation: str | None = None   # "2.3" or "2.4": which doveconf can check the files
+    mechanisms: tuple[str, ...] = ()   # what the listener's auth process must serve
 
 
 def target_for(server, settings) -> Target:
@@ -65,7 +66,8 @@ def target_for(server, settings) -> Target:
         listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
                     else ("tcp", sasl.address, sasl.port))
     generation = server.dovecot.generation if server.dovecot is not None else None
-    return Target(server.postfix_dir, server.dovecot_dir, listener, generation)
+    return Target(server.postfix_dir, server.dovecot_dir, listener, generation,
+                  tuple(sasl.mechanisms or ()) if listener else ())
 
 
 # Checks before anything is written -------------------------------------------------------------
@@ -210,22 +212,26 @@ def reload_postfix(postfix_dir: Path) -> bool:
     return True
 
 
-def wait_for_listener(listener: tuple) -> None:
-    deadline = time.monotonic() + LISTENER_WAIT_SECONDS
-    while True:
-        try:
-            if listener[0] == "unix":
-                with socket.socket(socket.AF_UNIX) as probe:
-                    probe.connect(listener[1])
-            else:
-                socket.create_connection(listener[1:], timeout=2).close()
+def check_listener(target: Target, since: dovecot_log.Mark | None = None) -> None:
+    """Dovecot's auth process behind the listener completes the handshake and serves every
+    configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
+    log before the reload, to quote what it said since."""
+    try:
+        served = auth_handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
+        missing = auth_handshake.missing_mechanisms(list(target.mechanisms), served)
+        if not missing:
             return
-        except OSError as error:
-            if time.monotonic() >= deadline:
-                where = listener[1] if listener[0] == "unix" else f"{listener[1]}:{listener[2]}"
-                raise WriteError(f"Dovecot's auth listener {where} does not answer after the "
-                                 f"reload ({error.strerror})") from None
-            time.sleep(0.1)
+        problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
+                   f"{' '.join(missing)}")
+    except OSError as error:
+        problem = f"it does not answer ({error.strerror or error})"
+    except auth_handshake.HandshakeError as error:
+        problem = str(error)
+    said = dovecot_log.errors_since(since)
+    raise WriteError(f"after the reload, Dovecot's auth listener "
+                     f"{auth_handshake.describe(target.listener)}: {problem}"
+                     + (f"; Dovecot logged: {said}" if said else "")
+                     + ". main.cf was not changed, so Postfix never used the new Dovecot files")
 
 
 # The transaction -----------------------------------------------------------------------------
@@ -325,7 +331,7 @@ def _write_in_order(writes, target: Target, outcome: Outcome, journal: dict, bac
         if is_main and reload and target.listener and postfix_running(target.postfix_dir):
             # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
             _reload_dovecot(target, outcome, journal, backup_dir, reload)
-            wait_for_listener(target.listener)
+            check_listener(target, outcome.dovecot_log_mark)
         writer.write_file_atomically(write.path, write.new, like=write.like,
                                      crash_prefix=f"file{index}")
         outcome.written.append(write.path)
@@ -346,12 +352,13 @@ def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir:
     if not reload or ("dovecot" in outcome.reloaded and not again) or \
             not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
+    outcome.dovecot_log_mark = dovecot_log.mark(target.dovecot_dir)
     if reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
         _note_reloads(outcome, journal, backup_dir)
         crash_point("dovecot-reloaded")
         if target.listener:
-            wait_for_listener(target.listener)
+            check_listener(target, outcome.dovecot_log_mark)
 
 
 def _note_reloads(outcome: Outcome, journal: dict, backup_dir: Path) -> None:
@@ -453,11 +460,13 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
                         (copy / write.path.resolve().relative_to(live.resolve())).write_bytes(
                             write.new)
             restored = Server.load(copies[target.postfix_dir], copies[target.dovecot_dir])
-            listener = target_for(restored, Settings()).listener
+            wanted = target_for(restored, Settings())
+            listener = wanted.listener
+            target = replace(target, listener=listener, mechanisms=wanted.mechanisms)
             current = target_for(now, Settings()).listener
             if listener is None or current is None or current == listener or \
                     restored.dovecot is None:       # no Dovecot tree the wizard may edit
-                return writes, replace(target, listener=listener)
+                return writes, target
             sasl = now.current().sasl
             keep = (UnixListener(current[1], sasl.mode, sasl.user, sasl.group)
                     if current[0] == "unix" else InetListener(SASL_LISTENER_NAME, sasl.address,
@@ -469,5 +478,4 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
     except (WizardError, OSError):
         return writes, target          # cannot judge: restore in the plain order
     return ([replace(w, interim=writer.encode(by_path[w.path.resolve()]))
-             if w.path.resolve() in by_path else w for w in writes],
-            replace(target, listener=listener))
+             if w.path.resolve() in by_path else w for w in writes], target)
