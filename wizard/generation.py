@@ -48,3 +48,18 @@ def recorded(sample: Path) -> Versions:
     table = tomllib.loads((sample / "versions.toml").read_text(encoding="utf-8"))
     return Versions(table["postfix"], table["dovecot"],
                     f"{table['release']}'s packages, recorded with the sample", table["release"])
+
+
+# Where distributions put Dovecot's modules (Debian, then RHEL); a mechanism served by a plugin
+# (GSSAPI: the dovecot-gssapi package) is only there when its file is.
+DOVECOT_MODULE_DIRS = (Path("/usr/lib/dovecot/modules"), Path("/usr/lib64/dovecot"))
+
+
+@functools.lru_cache(maxsize=1)
+def installed_dovecot_auth_plugins() -> frozenset[str] | None:
+    """File names in Dovecot's auth module directory; None when no module directory exists."""
+    for directory in DOVECOT_MODULE_DIRS:
+        if directory.is_dir():
+            auth = directory / "auth"
+            return frozenset(p.name for p in auth.iterdir()) if auth.is_dir() else frozenset()
+    return None

@@ -137,9 +137,12 @@ _FORMATS = {"path": _check_path, "mode": _check_mode, "name": _check_name, "addr
 
 SECURITY_OPTIONS = ("noanonymous", "noplaintext", "noactive", "nodictionary", "mutual_auth",
                     "forward_secrecy")
+# The names Dovecot 2.3.19 and 2.4.1 know (their auth binaries; OTP and SKEY are gone from both).
 MECHANISMS = ("plain", "login", "cram-md5", "digest-md5", "scram-sha-1", "scram-sha-256",
               "oauthbearer", "xoauth2", "external", "anonymous", "gssapi", "gss-spnego", "ntlm",
-              "otp", "apop")
+              "apop")
+# Mechanisms only a plugin serves, and the plugin's file in Dovecot's auth module directory.
+PLUGIN_MECHANISMS = {"gssapi": ("libmech_gssapi.so", "dovecot-gssapi")}
 # Mechanisms that send the password itself; Postfix's noplaintext option hides them.
 PLAINTEXT_MECHANISMS = ("plain", "login")
 

@@ -541,6 +541,23 @@ def mechanisms_present(c: Context) -> list[Finding]:
 
 
 @rule
+def mechanism_plugins(c: Context) -> list[Finding]:
+    from .generation import installed_dovecot_auth_plugins
+    from .model import PLUGIN_MECHANISMS
+    wanted = [m for m in c.sasl.mechanisms or [] if m in PLUGIN_MECHANISMS]
+    plugins = installed_dovecot_auth_plugins() if wanted else None
+    if plugins is None:
+        return []
+    return [Finding(
+        "error", "mechanism-plugin-missing", ("sasl.mechanisms",),
+        f"auth_mechanisms has {m}, but Dovecot's {PLUGIN_MECHANISMS[m][0]} is not installed: "
+        f"Dovecot's auth process dies at start ('Unknown authentication mechanism "
+        f"'{m.upper()}''), and with it every smtpd ('no SASL authentication mechanisms').",
+        f"Install {PLUGIN_MECHANISMS[m][1]}, or remove {m} from the mechanisms.")
+        for m in wanted if PLUGIN_MECHANISMS[m][0] not in plugins]
+
+
+@rule
 def anonymous_relay(c: Context) -> list[Finding]:
     if not c.sasl_on or "anonymous" not in (c.sasl.mechanisms or []):
         return []
