@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from .dialogs import Confirm, Help, PresetPicker
 from .fields import FieldRow
-from .overview import EarlyOverview, overview_text
+from .overview import Display, EarlyOverview, overview_text
 from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from wizard.presets import Preset
     from wizard.server import Server
     from wizard.session import Session
-
-Display = Callable[[Path], str]
 
 
 class Loaded(NamedTuple):

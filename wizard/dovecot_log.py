@@ -31,7 +31,7 @@ def log_path(dovecot_dir: Path) -> str | None:
         return None
     result = subprocess.run(["doveconf", "-c", str(conf), "-h", "log_path"],
                             capture_output=True, text=True, timeout=30)
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
 
 
 def mark(dovecot_dir: Path) -> Mark:
