@@ -4,7 +4,8 @@ The overview needs the whole core (the settings model is pydantic, whose import 
 cost) and Textual needs about as long to import and paint. In one process they queue behind each
 other on the interpreter lock, so the versions appeared long after the first paint. Started from
 the command line before Textual is imported, `EarlyOverview` forks a child that reads the server
-and sends back only the overview's text; the app shows it as soon as it arrives. The app's own
+and sends back only the overview's text; the app shows it once its own first paint is whole
+(the Footer's keys are drawn a refresh after the rest). The app's own
 worker still reads the configuration, and its text replaces the early one, so the child only
 ever makes the screen complete sooner: if it fails, hangs or is slow, nothing else changes.
 

@@ -1,7 +1,9 @@
 """Issue 11: the live check. Before main.cf changes, Dovecot's auth process must complete the
 auth protocol handshake and serve every configured mechanism (wizard/auth_handshake.py).
 
-Real daemons (tests/harness.py), the real command line in a subprocess, both socket kinds.
+Real daemons (tests/harness.py), both socket kinds. The refusal by the rules goes through the
+real command line; the live check itself is driven in-process past the rules, as the backstop
+for what they cannot know.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness
 
-from test_live import KINDS, ehlo_features, fresh_ip, make_pair, sasl_preset  # noqa: F401
+from test_live import KINDS, ehlo_features, fresh_ip, make_pair  # noqa: F401 (a fixture)
 from wizard import auth_handshake, generation, presets, transaction
+from wizard.cli import EXIT_INVALID
 from wizard.errors import WriteError
 from wizard.model import PLUGIN_MECHANISMS
 from wizard.plan import make_plan
@@ -27,11 +30,12 @@ _ok, _why = harness.daemons_available()
 pytestmark = [pytest.mark.daemons,
               pytest.mark.skipif(not _ok, reason=_why or "daemons not available")]
 
-EXIT_INVALID = 1
 GSSAPI_PLUGIN = PLUGIN_MECHANISMS["gssapi"][0]
 plugins = generation.installed_dovecot_auth_plugins()
-needs_no_gssapi = pytest.mark.skipif(plugins is None or GSSAPI_PLUGIN in plugins,
-                                     reason="Dovecot's GSSAPI plugin is installed here")
+needs_no_gssapi = pytest.mark.skipif(
+    plugins is None or GSSAPI_PLUGIN in plugins,
+    reason="no Dovecot module directory here" if plugins is None
+    else "Dovecot's GSSAPI plugin is installed here")
 
 
 def listener(pair) -> tuple:

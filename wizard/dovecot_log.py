@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .generation import doveconf_setting
+
 PROBLEM = re.compile(r"\b(Fatal|Panic|Error):")
 MAX_LINES = 3
 
@@ -25,17 +27,8 @@ class Mark:
     when: float
 
 
-def log_path(dovecot_dir: Path) -> str | None:
-    conf = dovecot_dir / "dovecot.conf"
-    if not shutil.which("doveconf") or not conf.exists():
-        return None
-    result = subprocess.run(["doveconf", "-c", str(conf), "-h", "log_path"],
-                            capture_output=True, text=True, timeout=30)
-    return (result.stdout.strip() or None) if result.returncode == 0 else None
-
-
 def mark(dovecot_dir: Path) -> Mark:
-    where = log_path(dovecot_dir)
+    where = doveconf_setting(dovecot_dir, "log_path")
     path = Path(where) if where and where.startswith("/") else None
     try:
         offset = path.stat().st_size if path else 0

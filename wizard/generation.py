@@ -5,11 +5,14 @@ The versions shown by `check`, the overview and `apply` are the server's: Postfi
 server, so its versions are the ones recorded when its stock files were taken from the packages
 (samples/NAME/versions.toml). Dovecot 2.3 and 2.4 read different configuration languages, so
 the generation decides how the wizard writes Dovecot files and whether it may edit them at all.
+The installed Dovecot is also asked for what a configuration cannot say: its auth plugins, and
+a setting's effective value (`doveconf -h`).
 """
 
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -36,6 +39,17 @@ def installed_dovecot() -> str | None:
         return None
     words = run.stdout.split()
     return words[0].split("-")[0] if run.returncode == 0 and words else None
+
+
+def doveconf_setting(dovecot_dir: Path, name: str) -> str | None:
+    """A setting's effective value in the tree at dovecot_dir (doveconf -h): "" when doveconf
+    fails on the tree, None when doveconf or the tree is missing."""
+    conf = dovecot_dir / "dovecot.conf"
+    if not shutil.which("doveconf") or not conf.exists():
+        return None
+    result = subprocess.run(["doveconf", "-c", str(conf), "-h", name], capture_output=True,
+                            text=True, timeout=30)
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def installed() -> Versions:

@@ -165,11 +165,14 @@ def _current_raw(c: Context, param: Param) -> str | None:
     return None
 
 
+UNKNOWN_MECHANISM_DIES = ("Dovecot's auth process dies ('Unknown authentication mechanism'), "
+                          "and with it smtpd ('no SASL authentication mechanisms').")
+
+
 def _consequence(param: Param, raw: str) -> str:
     """What the daemons do with an invalid value, as seen on Postfix 3.7 and Dovecot 2.3."""
     if param.name == "auth_mechanisms":
-        return ("Dovecot's auth process dies ('Unknown authentication mechanism'), and with it "
-                "smtpd ('no SASL authentication mechanisms').")
+        return UNKNOWN_MECHANISM_DIES
     if param.kind == "addresses":
         return ("smtpd stops matching the list at that entry, so the clients after it are "
                 "limited too (an unbracketed IPv6 address starting with ':' makes smtpd die).")
@@ -551,8 +554,7 @@ def mechanism_plugins(c: Context) -> list[Finding]:
     return [Finding(
         "error", "mechanism-plugin-missing", ("sasl.mechanisms",),
         f"auth_mechanisms has {m}, but Dovecot's {PLUGIN_MECHANISMS[m][0]} is not installed: "
-        f"Dovecot's auth process dies at start ('Unknown authentication mechanism "
-        f"'{m.upper()}''), and with it every smtpd ('no SASL authentication mechanisms').",
+        + UNKNOWN_MECHANISM_DIES,
         f"Install {PLUGIN_MECHANISMS[m][1]}, or remove {m} from the mechanisms.")
         for m in wanted if PLUGIN_MECHANISMS[m][0] not in plugins]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import auth_handshake, dovecot_log, writer
 from .errors import WizardError
+from .generation import doveconf_setting
 from .writer import BackupSet, Lock, WriteError, crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
@@ -173,12 +174,10 @@ def _check_dovecot(staged: Path, generation: str | None) -> list[str]:
 # Services ------------------------------------------------------------------------------------
 
 def _dovecot_master_pid(dovecot_dir: Path) -> int | None:
-    conf = dovecot_dir / "dovecot.conf"
-    if not shutil.which("doveconf") or not conf.exists():
+    base_dir = doveconf_setting(dovecot_dir, "base_dir")
+    if base_dir is None:
         return None
-    result = subprocess.run(["doveconf", "-c", str(conf), "-h", "base_dir"], capture_output=True,
-                            text=True, timeout=30)
-    pid_file = Path(result.stdout.strip() or "/run/dovecot") / "master.pid"
+    pid_file = Path(base_dir or "/run/dovecot") / "master.pid"
     try:
         pid = int(pid_file.read_text().split()[0])
         os.kill(pid, 0)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WizardError, WriteError
+from .errors import WriteError
 
 MANIFEST = "manifest.json"
 COMPLETED = "COMPLETED"
