@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard import generation, presets
+from wizard import cli, generation, pending, presets
 from wizard.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -600,3 +600,21 @@ def test_on_the_upstream_main_cf_the_raise_needs_mailbox_size_limit(box, corpus)
     result = box.run("apply", "--preset", raised, "--yes", "--no-reload")
     assert result.returncode == 0, result.stdout + result.stderr
     assert main_value(box, "mailbox_size_limit") == "0"
+
+
+def test_the_systemd_timer_runs_the_same_expiry():
+    """systemd is not PID 1 on these machines: the timer's command line is checked here, and
+    the expiry it runs is the one the detached-process tests drive."""
+    command = pending.expire_command("20261202-101500", Path("/etc/postfix"),
+                                     Path("/etc/dovecot"), Path("/var/backups/pw"))
+    timer = pending.systemd_run_command("postfix-wizard-expire-20261202-101500", 300, command)
+    assert timer[:5] == ["systemd-run", "--quiet", "--unit=postfix-wizard-expire-20261202-101500",
+                         "--on-active=300s", "--timer-property=AccuracySec=1s"]
+    assert timer[timer.index("--") + 1:] == command
+    assert command[1:5] == ["-m", "wizard", "expire", "20261202-101500"]
+    env = [a for a in timer if a.startswith("--setenv=PYTHONPATH=")]
+    assert env and Path(env[0].split("=", 2)[2], "wizard", "pending.py").exists()
+    result = subprocess.run([*command, "--backup-dir", "/nonexistent-postfix-wizard"],
+                            capture_output=True, text=True, cwd="/",
+                            env=dict(os.environ, PYTHONPATH=env[0].split("=", 2)[2]))
+    assert result.returncode == cli.EXIT_OK and "nothing to do" in result.stdout, result.stderr

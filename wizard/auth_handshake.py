@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PROTOCOL_MAJOR, PROTOCOL_MINOR = 1, 2
 READ_TIMEOUT_SECONDS = 5.0
@@ -29,6 +29,7 @@ class HandshakeError(Exception):
 class Handshake:
     version: str
     mechanisms: tuple[str, ...]        # lower case, as the wizard and Dovecot's files write them
+    flags: dict[str, frozenset[str]] = field(default_factory=dict)   # plaintext, anonymous, …
 
 
 def describe(listener: tuple) -> str:
@@ -55,9 +56,10 @@ def handshake(listener: tuple, timeout: float = READ_TIMEOUT_SECONDS) -> Handsha
     if not version or version[0] != str(PROTOCOL_MAJOR):
         raise HandshakeError(f"it answered without a VERSION {PROTOCOL_MAJOR} line "
                              f"({lines[:1] or 'nothing'})")
-    mechanisms = tuple(line.split("\t")[1].lower() for line in lines
-                       if line.startswith("MECH\t") and len(line.split("\t")) > 1)
-    return Handshake(".".join(version), mechanisms)
+    mechs = [line.split("\t")[1:] for line in lines
+             if line.startswith("MECH\t") and len(line.split("\t")) > 1]
+    return Handshake(".".join(version), tuple(m[0].lower() for m in mechs),
+                     {m[0].lower(): frozenset(m[1:]) for m in mechs})
 
 
 def _read_until_done(client: socket.socket) -> list[str]:

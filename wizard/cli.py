@@ -1,7 +1,8 @@
 """The command line: `postfix-wizard [--demo] [COMMAND] [OPTIONS]`.
 
 Exit status: 0 success; 1 validation errors (nothing written); 2 bad usage, a bad preset or an
-unreadable configuration (nothing written); 3 the write itself failed (everything left as it was).
+unreadable configuration (nothing written); 3 the write itself failed (everything left as it was);
+4 the change was written but the live check failed, so the previous files were put back.
 
 Each command imports the parts of the core it uses: the settings model (pydantic) and presets
 (tomlkit) cost more than a command like `presets` or `backups` needs, and the interactive wizard
@@ -15,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,12 +25,12 @@ from .errors import WizardError, WriteError
 from .locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 
 if TYPE_CHECKING:
-    from . import transaction
+    from . import live_change, transaction
     from . import rules
     from .plan import Plan
     from .server import Server
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE, EXIT_PROBE = 0, 1, 2, 3, 4
 COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "cyan": "36"}
 
 
@@ -110,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a shipped preset's name or a preset file")
     apply.add_argument("--dry-run", action="store_true", help="show findings and diffs, write nothing")
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--no-reload", action="store_true", help="do not reload Postfix or Dovecot")
+    _add_live_options(apply)
+    apply.add_argument("--confirm", metavar="DURATION", type=_duration,
+                       help="keep the change pending: unless 'postfix-wizard confirm' runs within "
+                            "DURATION (Postfix time syntax: 30s, 5m, 1h), it is rolled back, "
+                            "even if this session is gone")
 
     check = _command(commands, "check", "validate the current configuration, or a preset on it",
                      ["check", "check --preset busy-relay"])
@@ -123,14 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--name", help="the preset's name (default: the file name)")
     save.add_argument("--description", default="Saved from a server by postfix-wizard")
 
-    _command(commands, "backups", "list backup sets", ["backups", "backups --backup-dir ./b"])
+    _command(commands, "backups", "list backup sets and a change waiting for confirmation",
+             ["backups", "backups --backup-dir ./b"])
     rollback = _command(commands, "rollback", "restore a backup set (the latest by default)",
                         ["rollback", "rollback 20261126-101500"])
     rollback.add_argument("id", nargs="?", help="the backup set (see 'backups')")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--no-reload", action="store_true",
-                          help="do not reload Postfix or Dovecot")
+    _add_live_options(rollback)
+    _command(commands, "confirm", "keep a change applied with --confirm", ["confirm"])
+    expire = _command(commands, "expire", "roll back an unconfirmed change whose time is up "
+                      "(run by the timer that apply --confirm starts)",
+                      ["expire 20261126-101500"])
+    expire.add_argument("id", help="the backup set of the pending change")
+    expire.add_argument("--wait-until", type=float, metavar="EPOCH",
+                        help="sleep until then first (the detached timer)")
     return parser
+
+
+def _add_live_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-reload", action="store_true", help="do not reload Postfix or Dovecot")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="after the reload, do not check the live server (SMTP and the logs)")
+
+
+def _duration(text: str) -> int:
+    from .values import parse_time
+    try:
+        seconds = parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds < 10:
+        raise argparse.ArgumentTypeError(f"{text} is too short to confirm in; give 10s or more")
+    return seconds
 
 
 def option(args: argparse.Namespace, name: str, default):
@@ -166,8 +196,12 @@ def confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def run_apply(args: argparse.Namespace, out: Output) -> int:
-    from . import presets, transaction
+    from . import pending, presets, transaction
     from .plan import make_plan
+    if args.confirm and (option(args, "no_reload", False) or args.no_probe):
+        raise UsageError("--confirm needs the reload and the live check; drop --no-reload, "
+                         "--no-probe (and --demo)")
+    pending.refuse_if_pending(backup_dir(args))
     preset = presets.load(presets.find(args.preset))
     server = load_server(args)
     out.line(f"Editing {generations(server)}.")
@@ -186,13 +220,48 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     if not confirm(f"Write {names}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
-    outcome = transaction.apply(transaction.writes_for(plan.changes), transaction.target_for(server, preset.settings),
-                                backup_dir(args),
-                                reload=not option(args, "no_reload", False))
-    report(outcome, out)
-    out.line(f"Undo with: postfix-wizard rollback {outcome.backup.id}"
+    writes = transaction.writes_for(plan.changes)
+    target = transaction.target_for(server, preset.settings)
+    result = run_live(args, out, lambda step: transaction.apply(
+        writes, target, backup_dir(args), reload=not option(args, "no_reload", False), step=step),
+        confirm_seconds=args.confirm)
+    if result.probe_failed:
+        return EXIT_PROBE
+    out.line(f"Undo with: postfix-wizard rollback {result.outcome.backup.id}"
              + dirs_options(args))
     return EXIT_OK
+
+
+def run_live(args: argparse.Namespace, out: Output, change: live_change.Change,
+             confirm_seconds: int | None = None) -> live_change.Result:
+    """The transaction, then the probe and the automatic way back; the report on `out`."""
+    from . import live_change
+    result = live_change.run(change, live_dirs(args), confirm_seconds=confirm_seconds,
+                             probe_after=not option(args, "no_probe", False))
+    report(result.outcome, out)
+    show_probe(result, out)
+    return result
+
+
+def live_dirs(args: argparse.Namespace) -> live_change.Dirs:
+    from .live_change import Dirs
+    return Dirs(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
+                option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR), backup_dir(args))
+
+
+def show_probe(result: live_change.Result, out: Output) -> None:
+    if result.report is not None:
+        out.line("Live check:", "bold")
+        for line in result.report.lines():
+            out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
+    if result.undo is not None:
+        out.line(f"Rolled back to backup set {result.outcome.backup.id}:", "bold")
+        report(result.undo, out)
+    if result.undo_report is not None:
+        out.line("Live check of the previous files:", "bold")
+        for line in result.undo_report.lines():
+            out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
+    out.line(result.verdict(), "red" if result.probe_failed else "green")
 
 
 def dirs_options(args: argparse.Namespace) -> str:
@@ -212,7 +281,7 @@ def report(outcome: transaction.Outcome, out: Output) -> None:
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
-    from . import rules
+    from . import pending, rules
     from .model import Settings
     server = load_server(args)
     describe(server, out)
@@ -221,6 +290,11 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
         from . import presets
         settings = presets.load(presets.find(args.preset)).settings
     findings = rules.check(server, settings)
+    waiting = pending.read(backup_dir(args))
+    if waiting is not None:
+        out.line(f"WARNING: a change is waiting for confirmation until "
+                 f"{waiting.deadline_text()}: unless 'postfix-wizard confirm' runs first, "
+                 f"backup set {waiting.backup} is restored then.", "yellow")
     for finding in findings:
         out.finding(finding)
     if not findings:
@@ -271,10 +345,15 @@ def run_save(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_backups(args: argparse.Namespace, out: Output) -> int:
-    from . import writer
+    from . import pending, writer
     sets = writer.backup_sets(backup_dir(args))
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
+    waiting = pending.read(backup_dir(args))
+    if waiting is not None:
+        out.line(f"PENDING: the change that backup set {waiting.backup} undoes is rolled back at "
+                 f"{waiting.deadline_text()} ({waiting.seconds_left()} s from now) unless "
+                 "'postfix-wizard confirm' runs first.", "yellow")
     for backup in sets:
         state = "" if backup.completed else "  (not applied: the apply failed and was undone)"
         out.line(f"{backup.id}  {backup.created}  {backup.reason}{state}", "bold")
@@ -284,22 +363,58 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
-    from . import transaction
+    from . import pending, transaction
     chosen = transaction.find_backup(backup_dir(args), args.id).id
     if not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
+    waiting = pending.claim(backup_dir(args))
+    if waiting is not None:
+        pending.stop_timer(waiting)
+        out.line(f"The change waiting for confirmation (backup set {waiting.backup}) is no "
+                 "longer pending: this rollback decides.", "yellow")
     server_dirs = transaction.Target(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                                      option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
-    restored, outcome = transaction.rollback(server_dirs, backup_dir(args), chosen,
-                                             reload=not option(args, "no_reload", False))
-    out.line(f"Restored backup set {restored.id}.", "green")
-    report(outcome, out)
+    result = run_live(args, out, lambda step: transaction.rollback(
+        server_dirs, backup_dir(args), chosen, reload=not option(args, "no_reload", False),
+        step=step)[1])
+    out.line(f"Restored backup set {chosen}." if not result.probe_failed else
+             f"Backup set {chosen} was restored, failed the live check and was undone.",
+             "red" if result.probe_failed else "green")
+    return EXIT_PROBE if result.probe_failed else EXIT_OK
+
+
+def run_confirm(args: argparse.Namespace, out: Output) -> int:
+    from . import pending
+    waiting = pending.claim(backup_dir(args))
+    if waiting is None:
+        out.line("No change is waiting for confirmation (it was confirmed, rolled back, or its "
+                 "time was up: see 'postfix-wizard backups').")
+        return EXIT_OK
+    pending.stop_timer(waiting)
+    out.line(f"Confirmed: the change stays (its previous files are in backup set "
+             f"{waiting.backup}).", "green")
     return EXIT_OK
 
 
+def run_expire(args: argparse.Namespace, out: Output) -> int:
+    from . import live_change, pending
+    if args.wait_until:
+        pending.wait_until(args.wait_until)
+    out.line(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: the time to confirm backup set {args.id}'s "
+             "change is up.")
+    result = live_change.expire(live_dirs(args), args.id)
+    if result is None:
+        out.line("It was confirmed or rolled back already; nothing to do.")
+        return EXIT_OK
+    report(result.outcome, out)
+    show_probe(result, out)
+    return EXIT_PROBE if result.probe_failed else EXIT_OK
+
+
 COMMANDS = {"apply": run_apply, "check": run_check, "presets": run_presets, "save": run_save,
-            "backups": run_backups, "rollback": run_rollback}
+            "backups": run_backups, "rollback": run_rollback, "confirm": run_confirm,
+            "expire": run_expire}
 
 
 def demo_display(workdir: Path):

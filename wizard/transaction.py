@@ -17,13 +17,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
-from . import auth_handshake, dovecot_log, writer
+from . import auth_handshake, daemon_logs, writer
 from .errors import WizardError
 from .generation import doveconf_setting
 from .writer import BackupSet, Lock, WriteError, crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
+Step = Callable[[str], None]     # told each step as it is done, for a progress display
+
+
+def no_step(_: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,12 @@ def writes_for(changes) -> list[Write]:
 
 @dataclass
 class Outcome:
-    backup: BackupSet
+    backup: BackupSet          # set once the originals are backed up
     written: list[Path]
     reloaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    dovecot_log_mark: dovecot_log.Mark | None = None    # Dovecot's log before its last reload
+    dovecot_log_mark: daemon_logs.Mark | None = None    # Dovecot's log before its last reload
+    step: Step = no_step
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,8 @@ def reload_postfix(postfix_dir: Path) -> bool:
     return True
 
 
-def check_listener(target: Target, since: dovecot_log.Mark | None = None) -> None:
+def check_listener(target: Target, since: daemon_logs.Mark | None = None,
+                   step: Step = no_step) -> None:
     """Dovecot's auth process behind the listener completes the handshake and serves every
     configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
     log before the reload, to quote what it said since."""
@@ -219,6 +227,8 @@ def check_listener(target: Target, since: dovecot_log.Mark | None = None) -> Non
         served = auth_handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
         missing = auth_handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
+            step(f"Dovecot's auth listener {auth_handshake.describe(target.listener)} serves "
+                 f"{' '.join(served.mechanisms)}")
             return
         problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
                    f"{' '.join(missing)}")
@@ -226,7 +236,7 @@ def check_listener(target: Target, since: dovecot_log.Mark | None = None) -> Non
         problem = f"it does not answer ({error.strerror or error})"
     except auth_handshake.HandshakeError as error:
         problem = str(error)
-    said = dovecot_log.errors_since(since)
+    said = daemon_logs.errors_since(since)
     raise WriteError(f"after the reload, Dovecot's auth listener "
                      f"{auth_handshake.describe(target.listener)}: {problem}"
                      + (f"; Dovecot logged: {said}" if said else "")
@@ -236,7 +246,7 @@ def check_listener(target: Target, since: dovecot_log.Mark | None = None) -> Non
 # The transaction -----------------------------------------------------------------------------
 
 def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool = True,
-          reason: str = "apply", check: bool = True) -> Outcome:
+          reason: str = "apply", check: bool = True, step: Step = no_step) -> Outcome:
     writer.prepare_backup_dir(backup_dir)
     try:
         with Lock(backup_dir):
@@ -246,8 +256,11 @@ def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool
             roots = [target.postfix_dir, target.dovecot_dir]
             real = [replace(w, path=resolve(w.path, roots)) for w in writes]
             notes = stage(writes, target, backup_dir) if check else []
+            if check:
+                step("staged and checked with postconf and doveconf")
             crash_point("staged")
-            return _commit(_in_order(real, target), target, backup_dir, reload, reason, notes)
+            return _commit(_in_order(real, target), target, backup_dir, reload, reason,
+                           Outcome(None, [], notes=notes, step=step))
     except OSError as error:
         raise WriteError(f"cannot use the backup directory {backup_dir} ({_reason(error)}); "
                          "nothing was written") from None
@@ -269,7 +282,7 @@ def _in_order(writes: list[Write], target: Target) -> list[Write]:
 
 
 def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool, reason: str,
-            notes: list[str]) -> Outcome:
+            outcome: Outcome) -> Outcome:
     try:
         backup = writer.back_up([w.path for w in writes], backup_dir, reason)
     except OSError as error:
@@ -283,12 +296,13 @@ def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool,
         raise writer.ChangedOnDisk(
             f"{changed[0]} changed on disk while the wizard was checking the new files; nothing "
             "was written. Run the wizard again to see the new state")
+    outcome.backup = backup
+    outcome.step(f"backed up to set {backup.id}")
     crash_point("backed-up")
     journal = {"backup": backup.id, "state": "writing", "pid": os.getpid(), "reloaded": [],
                "postfix_dir": str(target.postfix_dir), "dovecot_dir": str(target.dovecot_dir)}
     writer.write_journal(backup_dir, journal)
     crash_point("journaled")
-    outcome = Outcome(backup, [], notes=notes)
     try:
         _write_all(writes, target, outcome, journal, backup_dir, reload)
     except (OSError, WriteError) as error:
@@ -330,15 +344,17 @@ def _write_in_order(writes, target: Target, outcome: Outcome, journal: dict, bac
         if is_main and reload and target.listener and postfix_running(target.postfix_dir):
             # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
             _reload_dovecot(target, outcome, journal, backup_dir, reload)
-            check_listener(target, outcome.dovecot_log_mark)
+            check_listener(target, outcome.dovecot_log_mark, outcome.step)
         writer.write_file_atomically(write.path, write.new, like=write.like,
                                      crash_prefix=f"file{index}")
         outcome.written.append(write.path)
+        outcome.step(f"wrote {write.path}")
         crash_point(f"file{index}-after-rename")
         last_of_its_daemon = index + 1 == len(writes) or \
             writes[index + 1].path.is_relative_to(dovecot) == is_main
         if reload and last_of_its_daemon and is_main and reload_postfix(target.postfix_dir):
             outcome.reloaded.append("postfix")
+            outcome.step("Postfix reloaded")
             _note_reloads(outcome, journal, backup_dir)
     _reload_dovecot(target, outcome, journal, backup_dir, reload)
 
@@ -351,13 +367,14 @@ def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir:
     if not reload or ("dovecot" in outcome.reloaded and not again) or \
             not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
-    outcome.dovecot_log_mark = dovecot_log.mark(target.dovecot_dir)
+    outcome.dovecot_log_mark = daemon_logs.dovecot_mark(target.dovecot_dir)
     if reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
+        outcome.step("Dovecot reloaded")
         _note_reloads(outcome, journal, backup_dir)
         crash_point("dovecot-reloaded")
         if target.listener:
-            check_listener(target, outcome.dovecot_log_mark)
+            check_listener(target, outcome.dovecot_log_mark, outcome.step)
 
 
 def _note_reloads(outcome: Outcome, journal: dict, backup_dir: Path) -> None:
@@ -421,7 +438,7 @@ def find_backup(backup_dir: Path, set_id: str | None) -> BackupSet:
 
 
 def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
-             reload: bool = True) -> tuple[BackupSet, Outcome]:
+             reload: bool = True, step: Step = no_step) -> tuple[BackupSet, Outcome]:
     """Restore a backup set (the latest by default) as a transaction of its own."""
     chosen = find_backup(backup_dir, set_id)
     writes = []
@@ -435,7 +452,7 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
         writes.append(Write(path, path.read_bytes(), data, like=stored))
     writes, target = _rollback_order(writes, target)
     outcome = apply(writes, target, backup_dir, reload=reload, reason=f"rollback to {chosen.id}",
-                    check=False)
+                    check=False, step=step)
     return chosen, outcome
 
 

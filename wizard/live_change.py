@@ -1,0 +1,109 @@
+"""A change to a running server, from start to end: the transaction, the probe, the way back.
+
+The command line and the wizard's screens both run a change through `run`: the transaction
+(apply or rollback), then, when it reloaded a daemon, the probe (wizard/probe.py). A failed probe
+rolls the change back at once, as the `rollback` command would, and probes the previous files
+too, so the report can say whether the server was already failing before. With a confirmation
+time, a passing change is left pending (wizard/pending.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import pending, probe, transaction
+from .errors import WizardError
+from .server import Server
+
+Change = Callable[[transaction.Step], transaction.Outcome]
+
+
+@dataclass(frozen=True)
+class Dirs:
+    postfix: Path
+    dovecot: Path
+    backups: Path
+
+    def load(self) -> Server:
+        return Server.load(self.postfix, self.dovecot)
+
+
+@dataclass
+class Result:
+    outcome: transaction.Outcome
+    report: probe.Report | None = None        # None: not probed (nothing was reloaded)
+    undo: transaction.Outcome | None = None   # the automatic rollback after a failed probe
+    undo_report: probe.Report | None = None
+    undo_error: str | None = None             # the automatic rollback itself failed
+    pending: pending.Pending | None = None
+
+    @property
+    def probe_failed(self) -> bool:
+        return self.report is not None and not self.report.passed
+
+    def verdict(self) -> str:
+        """One plain sentence on where the server stands."""
+        if self.report is None:
+            return "Not probed: no running daemon was reloaded."
+        if self.report.passed:
+            return "The live check passed." + (
+                f" The change is pending until {self.pending.deadline_text()}: run "
+                "'postfix-wizard confirm' to keep it; otherwise it is rolled back."
+                if self.pending else "")
+        if self.undo_error:
+            return (f"The live check failed, and rolling back failed too: {self.undo_error}. "
+                    f"The new files are still in place; restore backup set "
+                    f"{self.outcome.backup.id} by hand ('postfix-wizard rollback').")
+        if self.undo_report is not None and not self.undo_report.passed:
+            return ("The live check failed, the previous files are back, and they fail the "
+                    "live check too: the server was already failing before this change. "
+                    "Read the lines above.")
+        return "The live check failed; the previous files are back and pass the live check."
+
+
+def run(change: Change, dirs: Dirs, *, probe_after: bool = True,
+        confirm_seconds: int | None = None, undo_on_failure: bool = True,
+        step: transaction.Step = transaction.no_step) -> Result:
+    marks = probe.marks(dirs.load())
+    result = Result(change(step))
+    if not probe_after or not result.outcome.reloaded:
+        return result
+    step("probing the live server")
+    result.report = probe.probe(dirs.load(), marks)
+    if result.report.passed:
+        step("the live check passed")
+        if confirm_seconds:
+            result.pending = pending.arm(result.outcome.backup.id, confirm_seconds,
+                                         dirs.postfix, dirs.dovecot, dirs.backups)
+            step(f"pending until {result.pending.deadline_text()}")
+        return result
+    if undo_on_failure:
+        step("the live check failed: rolling back")
+        undo(result, dirs, step)
+    return result
+
+
+def undo(result: Result, dirs: Dirs, step: transaction.Step) -> None:
+    """Restore the set the change backed up, then probe the previous files."""
+    marks = probe.marks(dirs.load())
+    try:
+        _, result.undo = transaction.rollback(transaction.Target(dirs.postfix, dirs.dovecot),
+                                              dirs.backups, result.outcome.backup.id, step=step)
+    except WizardError as error:
+        result.undo_error = str(error)
+        return
+    step("probing the previous files")
+    result.undo_report = probe.probe(dirs.load(), marks)
+
+
+def expire(dirs: Dirs, backup: str, step: transaction.Step = transaction.no_step) -> Result | None:
+    """At the deadline: roll back the pending change unless it was confirmed (None then).
+    The restored files are probed but kept even if they fail: the admin chose them."""
+    claimed = pending.claim(dirs.backups, backup)
+    if claimed is None:
+        return None
+    return run(lambda inner: transaction.rollback(
+        transaction.Target(dirs.postfix, dirs.dovecot), dirs.backups, backup, step=inner)[1],
+        dirs, undo_on_failure=False, step=step)
