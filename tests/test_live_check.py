@@ -8,6 +8,7 @@ for what they cannot know.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -98,4 +99,42 @@ def test_the_rules_refuse_gssapi_without_its_plugin(make_pair):
     r = pair.apply_preset(gssapi_preset(pair), expect=EXIT_INVALID)
     assert f"Dovecot's {GSSAPI_PLUGIN} is not installed" in r.stdout, r.stdout
     assert "Install dovecot-gssapi" in r.stdout
+    assert config_bytes(pair) == before
+
+
+def with_pam_passdb(pair) -> None:
+    """Debian's stock passdb: PAM checks a password but cannot hand one out."""
+    conf = pair.dovecot_conf.read_text()
+    block = "passdb pam {\n  driver = pam\n}" if harness.dovecot_generation() == "2.4" \
+        else "passdb {\n  driver = pam\n}"
+    pair.dovecot_conf.write_text(re.sub(r"passdb[^{\n]*\{.*?\n\}", block, conf, count=1,
+                                        flags=re.S))
+
+
+def cram_preset(pair):
+    return pair.sasl_preset(pair.root / "cram.toml", sasl={"mechanisms": ["plain", "cram-md5"]})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_live_check_stops_a_mechanism_the_passdbs_cannot_support(make_pair, kind):
+    pair = make_pair(kind, start=False)
+    with_pam_passdb(pair)
+    pair.start()
+    before = config_bytes(pair)
+    with pytest.raises(WriteError) as refused:
+        apply_past_the_rules(pair, cram_preset(pair))
+    message = str(refused.value)
+    assert "CRAM-MD5 mechanism can't be supported with given passdbs" in message, message
+    assert config_bytes(pair) == before
+    assert pair.postfix_running() and pair.dovecot_running()
+    with pair.smtp(source=fresh_ip()) as client:
+        assert client.ehlo()[0] == 250
+
+
+def test_the_rules_refuse_a_mechanism_the_passdbs_cannot_support(make_pair):
+    pair = make_pair("unix", start=False)
+    with_pam_passdb(pair)
+    before = config_bytes(pair)
+    r = pair.apply_preset(cram_preset(pair), expect=EXIT_INVALID)
+    assert "its passdbs (pam) check passwords but cannot look one up" in r.stdout, r.stdout
     assert config_bytes(pair) == before

@@ -520,6 +520,23 @@ class DovecotConfig:
                         mechanisms.append(item.key)
         return mechanisms
 
+    def passdb_drivers(self) -> list[str]:
+        """The drivers of the passdbs that authenticate users (master passdbs left out, as
+        Dovecot's auth_preinit does). 2.4 names the driver after the section unless `driver`
+        or `passdb_driver` says otherwise."""
+        drivers, seen = [], set()
+        for path, node, _ in self.walk():
+            if not (isinstance(node, Section) and node.name == "passdb") or \
+                    (path, node.line) in seen:
+                continue
+            seen.add((path, node.line))
+            values = {child.key: child.value for child in node.children
+                      if isinstance(child, Setting)}
+            if values.get("master", "no") == "yes":
+                continue
+            drivers.append(values.get("driver") or values.get("passdb_driver") or node.label)
+        return drivers
+
     def _service_auth_sections(self) -> list[tuple[Path, Section]]:
         return [(path, node) for path, node, _ in self.walk()
                 if isinstance(node, Section) and node.is_service_auth()]

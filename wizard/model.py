@@ -143,6 +143,12 @@ MECHANISMS = ("plain", "login", "cram-md5", "digest-md5", "scram-sha-1", "scram-
               "apop")
 # Mechanisms only a plugin serves, and the plugin's file in Dovecot's auth module directory.
 PLUGIN_MECHANISMS = {"gssapi": ("libmech_gssapi.so", "dovecot-gssapi")}
+# Mechanisms that need the stored password (Dovecot's passdb_need LOOKUP_CREDENTIALS), and the
+# passdb drivers that cannot look one up (no lookup_credentials in Dovecot 2.3 and 2.4): with only
+# those, Dovecot's auth process dies at start ("mechanism can't be supported with given passdbs").
+CREDENTIAL_MECHANISMS = ("cram-md5", "digest-md5", "scram-sha-1", "scram-sha-256", "ntlm",
+                         "apop")
+NO_CREDENTIAL_LOOKUP = ("pam", "bsdauth", "imap", "oauth2")
 # Mechanisms that send the password itself; Postfix's noplaintext option hides them.
 PLAINTEXT_MECHANISMS = ("plain", "login")
 

@@ -50,7 +50,7 @@ class Pending:
 def read(backup_dir: Path) -> Pending | None:
     try:
         return Pending(**json.loads((backup_dir / RECORD).read_text()))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError, TypeError) as error:
         raise WizardError(f"{backup_dir / RECORD} cannot be read ({error}); remove it after "

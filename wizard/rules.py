@@ -560,6 +560,27 @@ def mechanism_plugins(c: Context) -> list[Finding]:
 
 
 @rule
+def mechanism_passdbs(c: Context) -> list[Finding]:
+    from .model import CREDENTIAL_MECHANISMS, NO_CREDENTIAL_LOOKUP
+    wanted = [m for m in c.sasl.mechanisms or [] if m in CREDENTIAL_MECHANISMS]
+    if not wanted or c.server.dovecot is None or c.dovecot_remote:
+        return []
+    drivers = c.server.dovecot.passdb_drivers()
+    if drivers and not all(driver in NO_CREDENTIAL_LOOKUP for driver in drivers):
+        return []
+    which = (f"its passdbs ({', '.join(drivers)}) check passwords but cannot look one up"
+             if drivers else "it has no passdb")
+    return [Finding(
+        "error", "mechanism-passdb-unsupported", ("sasl.mechanisms",),
+        f"auth_mechanisms has {' '.join(wanted)}, which needs the stored password, and {which}: "
+        f"Dovecot's auth process dies at start ('{wanted[0].upper()} mechanism can't be "
+        "supported with given passdbs'), and with it every smtpd that asks it, so the server "
+        "stops taking mail.",
+        f"Remove {' '.join(wanted)} from the mechanisms (plain login over TLS need no stored "
+        "password), or add a passdb that stores passwords (passwd-file, sql, ldap).")]
+
+
+@rule
 def anonymous_relay(c: Context) -> list[Finding]:
     if not c.sasl_on or "anonymous" not in (c.sasl.mechanisms or []):
         return []
