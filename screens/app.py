@@ -22,13 +22,15 @@ from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Opti
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from .apply_progress import ApplyProgress
 from .dialogs import Confirm, Help, PresetPicker
 from .fields import FieldRow
 from .overview import Display, EarlyOverview, overview_text
 from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 
 if TYPE_CHECKING:
-    from wizard import rules, transaction
+    from wizard import rules
+    from wizard.live_change import Result
     from wizard.presets import Preset
     from wizard.server import Server
     from wizard.session import Session
@@ -41,6 +43,9 @@ class Loaded(NamedTuple):
 
 
 Loader = Callable[[], Loaded]
+
+
+CONFIRM_MINUTES = 5
 
 
 class WizardApp(App):
@@ -145,8 +150,16 @@ class WizardApp(App):
             Static("Description", classes="label"),
             Input("", placeholder="who it is for and why", id="preset-description",
                   compact=True),
-            Horizontal(Button("Save preset", id="save-button"),
-                       Button("Apply…", id="apply-button", variant="warning"), classes="buttons"),
+            Horizontal(Button("Save preset", id="save-button"), classes="buttons"),
+            Static("Apply, then check the live server (the live check):"),
+            Horizontal(Button("Apply…", id="apply-button", variant="warning"),
+                       Button(f"Apply, confirm in {CONFIRM_MINUTES} min…",
+                              id="apply-confirm-button", variant="warning",
+                              disabled=not self.reload_services,
+                              tooltip="Rolled back on its own unless you confirm in time"),
+                       classes="buttons"),
+            Static("" if self.reload_services else
+                   "Reloads are off: no live check, so nothing to confirm.", id="no-confirm"),
             Static("", id="result")]
 
     def on_mount(self) -> None:
@@ -176,7 +189,12 @@ class WizardApp(App):
             return error
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name == "apply" and event.state == WorkerState.ERROR:
+            self.change_done(event.worker.error)      # a bug: shown, not a frozen screen
         if event.state != WorkerState.SUCCESS:
+            return
+        if event.worker.name == "apply":
+            self.change_done(event.worker.result)
             return
         if event.worker.name == "early-overview":
             if event.worker.result is not None:
@@ -220,8 +238,10 @@ class WizardApp(App):
             await self.pressed_early()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """Before the configuration is read, only Help and Quit work."""
-        return self.session is not None or action in ("help", "quit")
+        """Before the configuration is read, and on the apply screen, only Help and Quit work."""
+        if action in ("help", "quit"):
+            return True
+        return self.session is not None and not isinstance(self.screen, ApplyProgress)
 
     # Steps -----------------------------------------------------------------------------------
 
@@ -447,6 +467,20 @@ class WizardApp(App):
 
     @on(Button.Pressed, "#apply-button")
     def ask_to_apply(self) -> None:
+        self.ask_before_applying(None)
+
+    @on(Button.Pressed, "#apply-confirm-button")
+    def ask_to_apply_and_confirm(self) -> None:
+        self.ask_before_applying(CONFIRM_MINUTES * 60)
+
+    def ask_before_applying(self, confirm_seconds: int | None) -> None:
+        from wizard import pending
+        from wizard.errors import WizardError
+        try:
+            pending.refuse_if_pending(self.backup_dir)
+        except WizardError as refusal:
+            self.notify(str(refusal), title="Cannot apply", severity="error")
+            return
         plan = self.session.plan()
         if plan.blocked:
             self.notify("There are errors: see Review (Ctrl+P). Nothing was written.",
@@ -456,31 +490,67 @@ class WizardApp(App):
             self.notify("Nothing to apply: no file would change.")
             return
         names = "\n".join(f"  {self.show_path(c.path)}" for c in plan.changes)
-        reloads = ("Postfix and Dovecot are reloaded if they run." if self.reload_services
-                   else "No service is reloaded (reloads are off).")
+        reloads = ("Postfix and Dovecot are reloaded if they run, and the live server is "
+                   "checked; if the check fails, the previous files come back at once."
+                   if self.reload_services else "No service is reloaded (reloads are off).")
+        later = (f"\n\nYou then have {CONFIRM_MINUTES} minutes to confirm. If you do not (say, "
+                 "the change cut you off), the previous files come back on their own."
+                 if confirm_seconds else "")
         self.push_screen(Confirm("Apply these changes?",
                                  f"The wizard will write:\n{names}\n\nEach file is backed up "
-                                 f"first. {reloads}", yes="Apply"),
-                         lambda yes: self.apply(plan) if yes else None)
+                                 f"first. {reloads}{later}", yes="Apply"),
+                         lambda yes: self.start_apply(plan, confirm_seconds) if yes else None)
 
-    def apply(self, plan) -> None:
-        from wizard import transaction, writer
+    def start_apply(self, plan, confirm_seconds: int | None) -> None:
+        """The change runs in a worker; the progress screen shows its steps."""
+        progress = ApplyProgress("Applying the changes", self.show_path)
+        self.push_screen(progress, lambda _: self.query_one("#result").scroll_visible())
+
+        def step(text: str) -> None:
+            self.call_from_thread(progress.add_step, text)
+        self.run_worker(lambda: self.run_change(plan, confirm_seconds, step), thread=True,
+                        name="apply", exit_on_error=False)
+
+    def run_change(self, plan, confirm_seconds: int | None, step) -> Result | Exception:
+        """In the worker thread: the transaction, the live check and, if it fails, the way
+        back (wizard/live_change.py)."""
+        from wizard import live_change, transaction
+        from wizard.errors import WizardError
         target = transaction.target_for(self.server, self.session.chosen())
+        writes = transaction.writes_for(plan.changes)
+        dirs = live_change.Dirs(self.server.postfix_dir, self.server.dovecot_dir,
+                                self.backup_dir)
         try:
-            outcome = transaction.apply(transaction.writes_for(plan.changes), target,
-                                        self.backup_dir,
-                                        reload=self.reload_services)
-        except (writer.WriteError, OSError) as error:
-            self.query_one("#result", Static).update(Text(f"NOT APPLIED: {error}", "bold red"))
-            return
-        self.applied = True
-        self.session.mark_saved()
-        self.query_one("#result", Static).update(self.result_text(outcome))
-        self.query_one("#result", Static).scroll_visible()
+            return live_change.run(lambda inner: transaction.apply(
+                writes, target, self.backup_dir, reload=self.reload_services, step=inner),
+                dirs, probe_after=self.reload_services, confirm_seconds=confirm_seconds,
+                step=step)
+        except (WizardError, OSError) as error:
+            return error
 
-    def result_text(self, outcome: transaction.Outcome) -> Text:
+    def change_done(self, result: Result | Exception) -> None:
+        progress = self.screen if isinstance(self.screen, ApplyProgress) else None
+        if isinstance(result, Exception):
+            text = Text(f"NOT APPLIED: {self.show_path(str(result))}", "bold red")
+            if progress:
+                progress.finish(None, str(result))
+        else:
+            self.applied = not result.failed
+            self.session.mark_saved()
+            text = self.result_text(result)
+            if progress:
+                progress.finish(result)
+        self.query_one("#result", Static).update(text)
+
+    def result_text(self, result: Result) -> Text:
+        outcome = result.outcome
         out = Text()
+        if result.failed:
+            out.append(result.verdict() + "\n", "bold red")
+            return out
         out.append("Applied.\n", "bold green")
+        if result.report is not None:
+            out.append(result.verdict() + "\n", "green")
         for path in outcome.written:
             out.append(f"  wrote {self.show_path(path)}\n")
         out.append(f"Backup set {outcome.backup.id} in {self.show_path(self.backup_dir)}\n")
@@ -507,7 +577,19 @@ class WizardApp(App):
         await self.go_to("rates")
 
     async def action_quit(self) -> None:
-        if self.session is not None and self.session.dirty and not self.applied:
+        from wizard import pending
+        if any(w.name == "apply" and w.is_running for w in self.workers):
+            self.notify("The change is being applied; quit when it is done.", severity="warning")
+            return
+        waiting = pending.read(self.backup_dir) if self.session is not None else None
+        if waiting is not None:
+            self.push_screen(Confirm(
+                "Quit?", f"The change is not confirmed. At {waiting.deadline_text()} the "
+                "previous files come back and the services are reloaded, whether this wizard "
+                "runs or not. To keep the change, confirm it first (or run 'postfix-wizard "
+                "confirm' before then). Quit anyway?", yes="Quit", no="Stay"),
+                lambda yes: self.exit() if yes else None)
+        elif self.session is not None and self.session.dirty and not self.applied:
             self.push_screen(Confirm("Quit?", "Your choices are not saved or applied. "
                                      "Quit anyway?", yes="Quit", no="Stay"),
                              lambda yes: self.exit() if yes else None)

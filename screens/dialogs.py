@@ -107,6 +107,13 @@ Apply checks the new files with postconf and doveconf,
 backs up each file it replaces, writes Dovecot's files
 before main.cf, reloads the services that run, and shows
 the command that puts everything back (rollback).
+
+After a reload the live check talks SMTP to every smtpd
+listener and reads the logs; if it fails, the previous
+files come back at once. "Apply, confirm in 5 min" keeps
+the change only if you press Confirm (c) in time: else
+the previous files come back on their own, even if your
+SSH session is gone.
 """
 
 

@@ -190,3 +190,85 @@ def test_confirm_needs_the_reload_and_the_probe(make_pair):
     r = pair.wizard("apply", "--preset", "baseline", "--yes", "--confirm", "5s")
     assert r.returncode == EXIT_USAGE and "too short" in r.stderr
     assert main_cf(pair) == before
+
+
+# The wizard's screens on the live pair -------------------------------------------------------------
+
+def live_app(pair, preset: Path):
+    from screens.app import Loaded, WizardApp
+    from wizard import presets
+    from wizard.server import Server
+
+    def load() -> Loaded:
+        return Loaded(Server.load(pair.postfix_dir, pair.dovecot_dir),
+                      presets.load(presets.find(str(preset))))
+    return WizardApp(load, pair.backup_dir, reload=True)
+
+
+@pytest.mark.asyncio
+async def test_the_wizard_shows_each_step_then_counts_down_until_confirmed(make_pair):
+    from screens.apply_progress import ApplyProgress
+    from screens.dialogs import Confirm
+    from snapshot_apps.factory import started, tab_to_id
+    pair = make_pair("unix")
+    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
+    app = live_app(pair, preset)
+    async with started(app, size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")                  # no preset file named: to Save and apply
+        await tab_to_id(pilot, "apply-confirm-button")
+        await pilot.press("enter")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("tab", "enter")            # Apply
+        await pilot.pause()
+        progress = app.screen
+        assert isinstance(progress, ApplyProgress) and not progress.done
+        await pilot.press("ctrl+q")                  # refused while the change runs
+        assert app.is_running and app.screen is progress
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        steps = str(progress.query_one("#applied-steps").render())
+        for step in ("staged and checked", "backed up to set", "wrote ", "Postfix reloaded",
+                     "probing the live server", "the live check passed", "pending until"):
+            assert step in steps, steps
+        assert "The live check passed." in str(progress.query_one("#verdict").render())
+        countdown = str(progress.query_one("#countdown").render())
+        assert countdown.startswith(("Confirm within 4:", "Confirm within 5:00")), countdown
+        waiting = pending.read(pair.backup_dir)
+        assert waiting is not None and app.focused.id == "confirm-change"
+
+        await pilot.press("escape", "ctrl+q")        # quitting while pending says what happens
+        assert isinstance(app.screen, Confirm)
+        question = str(app.screen.query_one("Static.title").render()) + \
+            str(app.screen.query("Static")[1].render())
+        assert "previous files come back" in question and waiting.deadline_text() in question
+        await pilot.press("enter")                   # Stay
+        assert app.is_running
+        assert ehlo_features(pair, tls=False, source=fresh_ip())["size"] == str(SIZE_LIMIT)
+
+    # The change is confirmed from the command line, as the quit warning says
+    assert pair.wizard("confirm").returncode == EXIT_OK and pending.read(pair.backup_dir) is None
+
+
+@pytest.mark.asyncio
+async def test_the_confirm_button_keeps_the_change(make_pair):
+    from snapshot_apps.factory import started, tab_to_id
+    pair = make_pair("unix")
+    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
+    app = live_app(pair, preset)
+    async with started(app, size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await tab_to_id(pilot, "apply-confirm-button")
+        await pilot.press("enter", "tab", "enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        waiting = pending.read(pair.backup_dir)
+        assert waiting is not None
+        await pilot.press("c")
+        assert pending.read(pair.backup_dir) is None
+        assert "Confirmed: the change stays." in str(app.screen.query_one("#countdown").render())
+        pid = int(waiting.timer.split(":")[1])
+        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10), "the timer still runs"
+        await pilot.press("escape", "ctrl+q")        # nothing pending, nothing unsaved: quits
+        await pilot.pause()
+        assert not app.is_running

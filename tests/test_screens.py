@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 
+from screens.apply_progress import ApplyProgress
 from screens.dialogs import Confirm, Help, PresetPicker
 from screens.fields import FieldRow
 from snapshot_apps.factory import (focused_key, make_app, pick_option, started, tab_to,
@@ -103,7 +104,15 @@ async def test_whole_flow_applies_and_backs_up(demo):
         assert app.focused.id == "yes"
         await pilot.press("enter")
         await pilot.pause()
-        assert not isinstance(app.screen, Confirm)
+        assert isinstance(app.screen, ApplyProgress)             # the steps, from a worker
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        steps = text_of(app.screen.query_one("#applied-steps", Static))
+        assert "✓ staged and checked with postconf and doveconf" in steps
+        assert "✓ wrote <demo>/postfix/main.cf" in steps and "/tmp" not in steps
+        assert "Not probed" in text_of(app.screen.query_one("#verdict", Static))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, (Confirm, ApplyProgress))
         assert app.applied
         result = text_of(app.query_one("#result", Static))
         assert result.startswith("Applied.") and "wrote <demo>/postfix/main.cf" in result

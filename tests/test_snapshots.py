@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from snapshot_apps.countdown import countdown_app
 from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
                                    tab_until, type_into_focused)
 from wizard import writer
@@ -122,9 +123,17 @@ async def apply_confirm(pilot):
 
 
 async def result(pilot):
+    """The apply screen once the worker is done: each step, then the verdict."""
     await apply_confirm(pilot)
     await pilot.press("tab", "enter")                # from "No" to "Apply"
     await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def result_pane(pilot):
+    await result(pilot)
+    await pilot.press("escape")                      # back to Save and apply, with the summary
 
 
 async def quit_confirm(pilot):
@@ -139,7 +148,7 @@ async def help_dialog(pilot):
 
 SCREENS = [overview, rates, resources, resources_advanced, sasl_unix, sasl_tcp,
            field_error, field_warning, review, review_dovecot, preset_picker, preset_loaded,
-           save_and_apply, apply_confirm, result, quit_confirm, help_dialog]
+           save_and_apply, apply_confirm, result, result_pane, quit_confirm, help_dialog]
 ONLY_SMALL = {review_dovecot, apply_confirm}     # extras: 80x24 is where layout goes wrong
 CASES = [pytest.param(drive, size, id=f"{drive.__name__}-{name}")
          for drive in SCREENS for name, size in SIZES.items()
@@ -171,5 +180,12 @@ def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
-    if drive is result:
+    if drive in (result, result_pane):
         assert (tmp_path / "demo" / "backups" / FIXED_BACKUP_ID / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+def test_countdown(size, snap_compare):
+    """A change applied with a confirmation time, after a passing live check (what the worker
+    reports on a live server; tests/test_probe.py drives the real thing)."""
+    assert snap_compare(countdown_app(), terminal_size=size)

@@ -710,7 +710,7 @@ def record_postfix_reload(monkeypatch, postfix_dir: Path, master: Path) -> dict:
     Postfix is reloaded (the order of a socket switch is what these tests are about)."""
     seen: dict[str, str] = {}
     monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
-    monkeypatch.setattr(transaction, "check_listener", lambda target, since=None: None)
+    monkeypatch.setattr(transaction, "check_listener", lambda target, *_: None)
     monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
 
     def reload_postfix(directory):

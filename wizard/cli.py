@@ -225,8 +225,8 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     result = run_live(args, out, lambda step: transaction.apply(
         writes, target, backup_dir(args), reload=not option(args, "no_reload", False), step=step),
         confirm_seconds=args.confirm)
-    if result.probe_failed:
-        return EXIT_PROBE
+    if result.failed:
+        return EXIT_PROBE if result.probe_failed else EXIT_WRITE
     out.line(f"Undo with: postfix-wizard rollback {result.outcome.backup.id}"
              + dirs_options(args))
     return EXIT_OK
@@ -237,7 +237,8 @@ def run_live(args: argparse.Namespace, out: Output, change: live_change.Change,
     """The transaction, then the probe and the automatic way back; the report on `out`."""
     from . import live_change
     result = live_change.run(change, live_dirs(args), confirm_seconds=confirm_seconds,
-                             probe_after=not option(args, "no_probe", False))
+                             probe_after=not (option(args, "no_probe", False) or
+                                              option(args, "no_reload", False)))
     report(result.outcome, out)
     show_probe(result, out)
     return result
@@ -261,7 +262,7 @@ def show_probe(result: live_change.Result, out: Output) -> None:
         out.line("Live check of the previous files:", "bold")
         for line in result.undo_report.lines():
             out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
-    out.line(result.verdict(), "red" if result.probe_failed else "green")
+    out.line(result.verdict(), "red" if result.failed else "green")
 
 
 def dirs_options(args: argparse.Namespace) -> str:

@@ -38,6 +38,12 @@ class Result:
     undo_report: probe.Report | None = None
     undo_error: str | None = None             # the automatic rollback itself failed
     pending: pending.Pending | None = None
+    timer_error: str | None = None            # --confirm's timer could not start: undone
+
+    @property
+    def failed(self) -> bool:
+        """The change did not stay: the live check failed or the timer could not start."""
+        return self.probe_failed or self.timer_error is not None
 
     @property
     def probe_failed(self) -> bool:
@@ -46,7 +52,10 @@ class Result:
     def verdict(self) -> str:
         """One plain sentence on where the server stands."""
         if self.report is None:
-            return "Not probed: no running daemon was reloaded."
+            return "Not probed: nothing was reloaded (no daemon runs, or reloads are off)."
+        if self.timer_error:
+            return (f"The live check passed, but the confirmation timer could not start "
+                    f"({self.timer_error}), so the change was rolled back.")
         if self.report.passed:
             return "The live check passed." + (
                 f" The change is pending until {self.pending.deadline_text()}: run "
@@ -66,17 +75,23 @@ class Result:
 def run(change: Change, dirs: Dirs, *, probe_after: bool = True,
         confirm_seconds: int | None = None, undo_on_failure: bool = True,
         step: transaction.Step = transaction.no_step) -> Result:
-    marks = probe.marks(dirs.load())
+    """`probe_after`: False with --no-probe, and when nothing is reloaded (--no-reload)."""
+    marks = probe.marks(dirs.load()) if probe_after else None
     result = Result(change(step))
-    if not probe_after or not result.outcome.reloaded:
+    if marks is None or not result.outcome.reloaded:
         return result
     step("probing the live server")
     result.report = probe.probe(dirs.load(), marks)
     if result.report.passed:
         step("the live check passed")
         if confirm_seconds:
-            result.pending = pending.arm(result.outcome.backup.id, confirm_seconds,
-                                         dirs.postfix, dirs.dovecot, dirs.backups)
+            try:
+                result.pending = pending.arm(result.outcome.backup.id, confirm_seconds,
+                                             dirs.postfix, dirs.dovecot, dirs.backups)
+            except (WizardError, OSError) as error:
+                result.timer_error = str(error)
+                undo(result, dirs, step)
+                return result
             step(f"pending until {result.pending.deadline_text()}")
         return result
     if undo_on_failure:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -118,11 +119,16 @@ def arm(backup: str, seconds: int, postfix_dir: Path, dovecot_dir: Path,
 
 
 def _start_detached(command: list[str], backup_dir: Path) -> str:
-    with open(backup_dir / EXPIRY_LOG, "ab") as log:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 cwd="/", env=_environment(), start_new_session=True,
-                                 preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    return f"process:{child.pid}:{_start_time(child.pid)}"
+    """Started by a shell that exits at once, so the timer is nobody's child but init's (no
+    zombie in a long-running wizard), in a session of its own, with SIGHUP ignored."""
+    log = shlex.quote(str(backup_dir / EXPIRY_LOG))
+    script = f"trap '' HUP; {shlex.join(command)} </dev/null >>{log} 2>&1 & echo $!"
+    started = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                             cwd="/", env=_environment(), start_new_session=True, timeout=30)
+    pid = started.stdout.strip()
+    if started.returncode != 0 or not pid.isdigit():
+        raise WizardError(f"could not start the confirmation timer: {started.stderr.strip()}")
+    return f"process:{pid}:{_start_time(int(pid))}"
 
 
 def _start_time(pid: int) -> str:
