@@ -64,6 +64,12 @@ def postfix_mark(maillog_file: str) -> Mark:
     return _mark(path, "SYSLOG_FACILITY=2")
 
 
+def readable(mark: Mark) -> bool:
+    if mark.path is not None:
+        return mark.path.exists()
+    return JOURNAL_RUNNING.is_dir() and shutil.which("journalctl") is not None
+
+
 def lines_since(since: Mark | None) -> list[str]:
     if since is None:
         return []

@@ -90,9 +90,11 @@ def marks(server: Server) -> Marks:
 
 
 def setting(server: Server, service: Service, name: str) -> str:
-    """A parameter as this master.cf service sees it: its -o override, else main.cf's."""
-    raw = service.overrides.get(name)
-    return server.value(name) if raw is None else postfix.expand(raw, server.raw)
+    """A parameter as this master.cf service sees it: its -o overrides replace main.cf's values,
+    also inside $references (smtpd_sasl_tls_security_options = $smtpd_sasl_security_options)."""
+    def raw(parameter: str) -> str:
+        return service.overrides.get(parameter, server.raw(parameter))
+    return postfix.expand(raw(name), raw)
 
 
 # Which listeners -------------------------------------------------------------------------------
@@ -340,6 +342,8 @@ def probe(server: Server, since: Marks) -> Report:
         time.sleep(RETRY_AFTER_SECONDS)
         report = _talk_to_all(server)
         report.log_lines = failures_logged(since)
+    if not daemon_logs.readable(since.postfix):
+        report.skipped.append("Postfix's log: no maillog_file, journal or /var/log/mail.log")
     return report
 
 
