@@ -100,7 +100,8 @@ def test_previous_files_that_fail_too_are_named_plainly(make_pair):
 def run_in_a_terminal(pair, *args: str) -> tuple[int, int]:
     """The wizard in a pseudo-terminal of its own session, as over SSH; then the shell waits.
     Returns (the session leader's pid, the terminal's fd)."""
-    argv = [sys.executable, "-m", "wizard", *args, "--postfix-dir", str(pair.postfix_dir),
+    argv = [sys.executable, *harness._wizard_python_flags(), "-m", "wizard", *args,
+            "--postfix-dir", str(pair.postfix_dir),
             "--dovecot-dir", str(pair.dovecot_dir), "--backup-dir", str(pair.backup_dir)]
     command = " ".join(f"'{a}'" for a in argv) + "; echo WIZARD-EXIT $?; sleep 600"
     pid, fd = pty.fork()
