@@ -195,10 +195,12 @@ def test_confirm_needs_the_reload_and_the_probe(make_pair):
 
 # The wizard's screens on the live pair -------------------------------------------------------------
 
-def live_app(pair, preset: Path):
+def live_app(pair):
+    """The wizard on the live pair, with reloads, and a preset that lowers message_size_limit."""
     from screens.app import Loaded, WizardApp
     from wizard import presets
     from wizard.server import Server
+    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
 
     def load() -> Loaded:
         return Loaded(Server.load(pair.postfix_dir, pair.dovecot_dir),
@@ -206,21 +208,28 @@ def live_app(pair, preset: Path):
     return WizardApp(load, pair.backup_dir, reload=True)
 
 
+async def press_apply_and_confirm(pilot) -> None:
+    """From the first screen: to Save and apply (Ctrl+S with no preset file), then "Apply,
+    confirm in 5 min", then Apply in the dialog."""
+    from screens.dialogs import Confirm
+    from snapshot_apps.factory import tab_to_id
+    await pilot.press("ctrl+s")
+    await tab_to_id(pilot, "apply-confirm-button")
+    await pilot.press("enter")
+    assert isinstance(pilot.app.screen, Confirm)
+    await pilot.press("tab", "enter")
+    await pilot.pause()
+
+
 @pytest.mark.asyncio
 async def test_the_wizard_shows_each_step_then_counts_down_until_confirmed(make_pair):
     from screens.apply_progress import ApplyProgress
     from screens.dialogs import Confirm
-    from snapshot_apps.factory import started, tab_to_id
+    from snapshot_apps.factory import started
     pair = make_pair("unix")
-    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
-    app = live_app(pair, preset)
+    app = live_app(pair)
     async with started(app, size=(80, 24)) as pilot:
-        await pilot.press("ctrl+s")                  # no preset file named: to Save and apply
-        await tab_to_id(pilot, "apply-confirm-button")
-        await pilot.press("enter")
-        assert isinstance(app.screen, Confirm)
-        await pilot.press("tab", "enter")            # Apply
-        await pilot.pause()
+        await press_apply_and_confirm(pilot)
         progress = app.screen
         assert isinstance(progress, ApplyProgress) and not progress.done
         await pilot.press("ctrl+q")                  # refused while the change runs
@@ -252,15 +261,11 @@ async def test_the_wizard_shows_each_step_then_counts_down_until_confirmed(make_
 
 @pytest.mark.asyncio
 async def test_the_confirm_button_keeps_the_change(make_pair):
-    from snapshot_apps.factory import started, tab_to_id
+    from snapshot_apps.factory import started
     pair = make_pair("unix")
-    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
-    app = live_app(pair, preset)
+    app = live_app(pair)
     async with started(app, size=(80, 24)) as pilot:
-        await pilot.press("ctrl+s")
-        await tab_to_id(pilot, "apply-confirm-button")
-        await pilot.press("enter", "tab", "enter")
-        await pilot.pause()
+        await press_apply_and_confirm(pilot)
         await app.workers.wait_for_complete()
         await pilot.pause()
         waiting = pending.read(pair.backup_dir)
@@ -273,3 +278,17 @@ async def test_the_confirm_button_keeps_the_change(make_pair):
         await pilot.press("escape", "ctrl+q")        # nothing pending, nothing unsaved: quits
         await pilot.pause()
         assert not app.is_running
+
+
+def test_a_rollback_decides_a_pending_change(make_pair):
+    pair = make_pair("unix")
+    before = main_cf(pair)
+    preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
+    pair.wizard("apply", "--preset", str(preset), "--yes", "--confirm", "5m")
+    waiting = pending.read(pair.backup_dir)
+    assert waiting is not None
+    r = pair.rollback()
+    assert "no longer pending: this rollback decided" in r.stdout, r.stdout
+    assert pending.read(pair.backup_dir) is None and main_cf(pair) == before
+    pid = int(waiting.timer.split(":")[1])
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10), "the timer still runs"

@@ -227,6 +227,9 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
         confirm_seconds=args.confirm)
     if result.failed:
         return EXIT_PROBE if result.probe_failed else EXIT_WRITE
+    if args.confirm and result.pending is None:
+        out.line("Nothing is pending: no running daemon was reloaded, so there is nothing to "
+                 "confirm.", "yellow")
     out.line(f"Undo with: postfix-wizard rollback {result.outcome.backup.id}"
              + dirs_options(args))
     return EXIT_OK
@@ -251,18 +254,20 @@ def live_dirs(args: argparse.Namespace) -> live_change.Dirs:
 
 
 def show_probe(result: live_change.Result, out: Output) -> None:
-    if result.report is not None:
-        out.line("Live check:", "bold")
-        for line in result.report.lines():
-            out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
+    show_report("Live check:", result.report, out)
     if result.undo is not None:
         out.line(f"Rolled back to backup set {result.outcome.backup.id}:", "bold")
         report(result.undo, out)
-    if result.undo_report is not None:
-        out.line("Live check of the previous files:", "bold")
-        for line in result.undo_report.lines():
-            out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
+    show_report("Live check of the previous files:", result.undo_report, out)
     out.line(result.verdict(), "red" if result.failed else "green")
+
+
+def show_report(title: str, probed, out: Output) -> None:
+    if probed is None:
+        return
+    out.line(title, "bold")
+    for line in probed.lines():
+        out.line(f"  {line}", "red" if line.startswith(("FAILED", "logged")) else "")
 
 
 def dirs_options(args: argparse.Namespace) -> str:
@@ -369,16 +374,16 @@ def run_rollback(args: argparse.Namespace, out: Output) -> int:
     if not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
-    waiting = pending.claim(backup_dir(args))
-    if waiting is not None:
-        pending.stop_timer(waiting)
-        out.line(f"The change waiting for confirmation (backup set {waiting.backup}) is no "
-                 "longer pending: this rollback decides.", "yellow")
     server_dirs = transaction.Target(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                                      option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
     result = run_live(args, out, lambda step: transaction.rollback(
         server_dirs, backup_dir(args), chosen, reload=not option(args, "no_reload", False),
         step=step)[1])
+    waiting = pending.claim(backup_dir(args))      # after the rollback: if it fails, the timer stays
+    if waiting is not None:
+        pending.stop_timer(waiting)
+        out.line(f"The change that was waiting for confirmation (backup set {waiting.backup}) "
+                 "is no longer pending: this rollback decided.", "yellow")
     out.line(f"Restored backup set {chosen}." if not result.probe_failed else
              f"Backup set {chosen} was restored, failed the live check and was undone.",
              "red" if result.probe_failed else "green")
