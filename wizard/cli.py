@@ -122,6 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
                      ["check", "check --preset busy-relay"])
     check.add_argument("--preset", metavar="NAME|PATH", help="check what this preset would make")
 
+    traffic = _command(commands, "traffic", "the busiest clients in the server's log, the limits "
+                       "that would leave them room, and what limits would have refused",
+                       ["traffic", "traffic --log /var/log/mail.log.1 --log /var/log/mail.log",
+                        "traffic --since 7d --preset busy-relay",
+                        "journalctl -o json -u postfix@- | postfix-wizard traffic --log -"])
+    traffic.add_argument("--log", action="append", metavar="PATH",
+                         help="a log file (plain or gzip; repeat for a rotated set), or - for "
+                              "standard input (journalctl -o json is recognised); default: the "
+                              "server's own log")
+    traffic.add_argument("--since", type=_duration_any, metavar="DURATION",
+                         help="only lines from the last DURATION (Postfix time syntax: 1h, 7d)")
+    traffic.add_argument("--preset", metavar="NAME|PATH",
+                         help="what this preset's limits would have refused (default: the "
+                              "server's current limits)")
+    traffic.add_argument("--json", action="store_true", help="machine-readable output")
+    traffic.add_argument("--top", type=int, default=10, metavar="N",
+                         help="how many clients to list (default 10; --json lists all)")
     _command(commands, "presets", "list the shipped presets", ["presets"])
     save = _command(commands, "save", "write the server's current values as a preset",
                     ["save --output team.toml", "save --output team.toml --name team"])
@@ -161,6 +178,14 @@ def _duration(text: str) -> int:
     if seconds < 10:
         raise argparse.ArgumentTypeError(f"{text} is too short to confirm in; give 10s or more")
     return seconds
+
+
+def _duration_any(text: str) -> int:
+    from .values import parse_time
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def option(args: argparse.Namespace, name: str, default):
@@ -333,6 +358,50 @@ def describe(server: Server, out: Output) -> None:
     out.line(f"Versions from {server.versions.source}.")
 
 
+def run_traffic(args: argparse.Namespace, out: Output) -> int:
+    import json
+    from .traffic import server_logs
+    server = load_server(args)
+    settings = None
+    if args.preset:
+        from . import presets
+        settings = presets.load(presets.find(args.preset)).settings
+    since = int(time.time()) - args.since if args.since else None
+    traffic = server_logs.read(server, args.log, since,
+                               server_logs.exceptions_after(server, settings))
+    limits = server_logs.limits(server, settings)
+    if args.json:
+        print(json.dumps(traffic.to_json(limits), indent=1))
+        return EXIT_OK
+    show_traffic(traffic, limits, args.top, args.preset or "the server's current limits", out)
+    return EXIT_OK
+
+
+def show_traffic(traffic, limits: dict[str, int], top: int, judged: str, out: Output) -> None:
+    tally = traffic.tally
+    out.line(f"Read {tally.lines} lines ({tally.postfix} Postfix, {tally.skipped} skipped) from "
+             f"{', '.join(tally.sources) or 'nothing'}; window {traffic.window_seconds} s.", "bold")
+    for note in traffic.notes:
+        out.line(f"NOTE: {note}", "yellow")
+    out.line(f"{'client':<28} {'service':<12} {'conns':>6} {'conn/w':>6} {'open':>5} "
+             f"{'mail/w':>6} {'rcpt/w':>6} {'auth/w':>6}  excepted")
+    for item in traffic.to_json(top=top)["clients"]:
+        out.line(f"{item['client'][:28]:<28} {item['service'][:12]:<12} {item['connections']:>6} "
+                 f"{item['connection_rate_peak']:>6} {item['concurrency_peak']:>5} "
+                 f"{item['message_rate_peak']:>6} {item['recipient_rate_peak']:>6} "
+                 f"{item['auth_rate_peak']:>6}  {'yes' if item['excepted'] else ''}")
+    out.line("Suggested (" + traffic.to_json()["suggestion_rule"] + "):", "bold")
+    for parameter, value in traffic.suggestions().items():
+        out.line(f"  {parameter} = {value}")
+    refused = traffic.would_refuse(limits)
+    out.line(f"With {judged}: " + ("no client that is not excepted would have been refused."
+                                   if not refused else "these clients would have been refused:"),
+             "green" if not refused else "yellow")
+    for item in refused:
+        out.line(f"  {item['parameter']}: {item['client']} ({item['service']}) "
+                 f"{item['times']} time(s)")
+
+
 def run_presets(args: argparse.Namespace, out: Output) -> int:
     from . import presets
     for preset in presets.shipped():
@@ -420,7 +489,7 @@ def run_expire(args: argparse.Namespace, out: Output) -> int:
 
 COMMANDS = {"apply": run_apply, "check": run_check, "presets": run_presets, "save": run_save,
             "backups": run_backups, "rollback": run_rollback, "confirm": run_confirm,
-            "expire": run_expire}
+            "expire": run_expire, "traffic": run_traffic}
 
 
 def demo_display(workdir: Path):

@@ -1,0 +1,130 @@
+"""The log replayed through anvil(8)'s counting, per client and service.
+
+anvil keeps, per (service, client), the sessions open now and five counters (connections, MAIL,
+RCPT and VRFY, AUTH, new TLS) that share one fixed window: an event at `now` first resets all of
+them when `start + anvil_rate_time_unit < now` (whole seconds; an event at exactly start + unit
+is still in the old window), then counts itself (anvil.c, ANVIL_REMOTE_RSET_RATE and
+ANVIL_REMOTE_INCR_RATE). A request is refused when its counter, after counting it, is above the
+limit; anvil counts refused requests too.
+
+The log gives each connection's time and, at its disconnect, how many MAIL, RCPT (with VRFY) and
+AUTH commands the session sent; those are counted at the disconnect's time. What is kept per
+client is a histogram of its window counts (and of its concurrency at each connect), so that what
+any limit would have refused is a sum over that histogram: a window with n events refuses
+n - limit of them. Two simplifications, both on the side of refusing more: a connection that a
+limit would have refused still counts its session's commands, and still counts as open.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+RATES = ("connection", "message", "recipient", "auth")
+PARAMETERS = {"connection": "smtpd_client_connection_rate_limit",
+              "message": "smtpd_client_message_rate_limit",
+              "recipient": "smtpd_client_recipient_rate_limit",
+              "auth": "smtpd_client_auth_rate_limit",
+              "concurrency": "smtpd_client_connection_count_limit"}
+
+
+@dataclass
+class Client:
+    service: str
+    address: str
+    unit: int = 60                  # anvil_rate_time_unit, in seconds
+    connections: int = 0
+    open: int = 0
+    start: int = -1                 # the current window's start
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    windows: list[Counter] = field(default_factory=lambda: [Counter(), Counter(), Counter(),
+                                                            Counter()])
+    concurrency: Counter = field(default_factory=Counter)
+    largest_message: int = 0
+    refusals: Counter = field(default_factory=Counter)     # parameter → times, as logged
+
+    def count(self, when: int, kind: int, number: int = 1) -> None:
+        if self.start < 0 or self.start + self.unit < when:
+            self.close_window()
+            self.start = when
+        self.counts[kind] += number
+
+    def close_window(self) -> None:
+        for kind, number in enumerate(self.counts):
+            if number:
+                self.windows[kind][number] += 1
+                self.counts[kind] = 0
+
+    def peak(self, rate: str) -> int:
+        if rate == "concurrency":
+            return max(self.concurrency, default=0)
+        kind = RATES.index(rate)
+        return max(max(self.windows[kind], default=0), self.counts[kind])
+
+    def would_refuse(self, rate: str, limit: int) -> int:
+        """How many of this client's requests a limit would have refused (0: no limit)."""
+        if not limit:
+            return 0
+        histogram = self.concurrency if rate == "concurrency" else self.windows[RATES.index(rate)]
+        if rate == "concurrency":
+            return sum(times for value, times in histogram.items() if value > limit)
+        return sum((number - limit) * times for number, times in histogram.items()
+                   if number > limit)
+
+
+class Replay:
+    """The reader's Sink: builds a Client per (service, address)."""
+
+    def __init__(self, unit: int = 60) -> None:
+        self.unit = unit
+        self.clients: dict[tuple[str, str], Client] = {}
+        self.sessions: dict[str, Client] = {}          # smtpd process → its open session
+        self.by_address: dict[str, Client] = {}        # the last client seen at an address
+        self.first: int | None = None
+        self.last: int | None = None
+
+    def client(self, service: str, address: str) -> Client:
+        key = (service, address)
+        found = self.clients.get(key)
+        if found is None:
+            found = self.clients[key] = Client(service, address, self.unit)
+        self.by_address[address] = found
+        return found
+
+    def connect(self, when: int, session: str, service: str, address: str) -> None:
+        if self.first is None:
+            self.first = when
+        self.last = when
+        earlier = self.sessions.pop(session, None)
+        if earlier is not None:                      # its disconnect line is missing
+            earlier.open = max(0, earlier.open - 1)
+        client = self.client(service, address)
+        client.connections += 1
+        client.count(when, 0)
+        client.open += 1
+        client.concurrency[client.open] += 1
+        self.sessions[session] = client
+
+    def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int) -> None:
+        self.last = when
+        client = self.sessions.pop(session, None)
+        if client is None:                           # its connect came before the log starts
+            return
+        client.open = max(0, client.open - 1)
+        for kind, number in ((1, mail), (2, rcpt), (3, auth)):
+            if number:
+                client.count(when, kind, number)
+
+    def refused(self, when: int, parameter: str, address: str, service: str) -> None:
+        # the warning names master.cf's service, which the syslog name may not show
+        client = self.clients.get((service, address)) or self.by_address.get(address) or \
+            self.client(service or "smtp", address)
+        client.refusals[parameter] += 1
+
+    def message_size(self, address: str, service: str, size: int) -> None:
+        client = self.client(service, address)
+        client.largest_message = max(client.largest_message, size)
+
+    def finish(self) -> None:
+        for client in self.clients.values():
+            client.close_window()
