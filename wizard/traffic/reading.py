@@ -179,15 +179,15 @@ class LineReader:
 
     # Messages -----------------------------------------------------------------------------------
 
-    def service(self, program: str) -> str:
-        found = self.services.get(program)
+    def service(self, syslog_name: str) -> str:
+        """postfix/submission → submission; postfix-out → postfix-out/smtp."""
+        found = self.services.get(syslog_name)
         if found is None:
-            instance, _, rest = program.partition("/")
-            middle = rest.rpartition("/")[0]
+            instance, _, middle = syslog_name.partition("/")
             found = middle or "smtp"
             if instance != "postfix":
                 found = f"{instance}/{found}"
-            self.services[program] = found
+            self.services[syslog_name] = found
         return found
 
     def _message(self, when: int, program: str, pid: str, message: str) -> None:
@@ -200,8 +200,11 @@ class LineReader:
     def _smtpd(self, when: int, program: str, pid: str, message: str) -> None:
         session = program + pid
         if message.startswith("connect from "):
-            self.sink.connect(when, session, self.service(program[:program.rfind("/")]),
-                              client_address(message))
+            address = client_address(message)
+            if not address:                          # cut short
+                self.tally.skipped += 1
+                return
+            self.sink.connect(when, session, self.service(program[:program.rfind("/")]), address)
         elif message.startswith("disconnect from "):
             counts = dict.fromkeys(COUNTED, 0)
             for token in message[message.find("]") + 1:].split():
