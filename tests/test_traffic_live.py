@@ -57,6 +57,7 @@ def test_the_figures_match_what_was_sent_and_what_anvil_refused(make_pair):
     assert clients[sender]["message_rate_peak"] == 5
     assert clients[fanout]["recipient_rate_peak"] == 6
     assert not any(c["excepted"] for c in clients.values())
+    assert clients[bursty]["service"] == f"127.0.0.1:{pair.smtp_port}"     # master.cf's name
     refused = {(r["parameter"], r["client"]): r["times"] for r in data["would_refuse"]}
     assert refused == {("smtpd_client_connection_rate_limit", bursty): 2,
                        ("smtpd_client_message_rate_limit", sender): 2,
@@ -72,3 +73,14 @@ def test_the_figures_match_what_was_sent_and_what_anvil_refused(make_pair):
     looser = traffic(pair, "--preset", str(preset))
     assert [(r["parameter"], r["client"], r["times"]) for r in looser["would_refuse"]] == \
         [("smtpd_client_connection_rate_limit", bursty, 1)]
+
+    # check and apply --dry-run warn about the limits that would have refused those clients
+    checked = pair.wizard("check", "--log", str(pair.postfix_log))
+    warned = [line for line in checked.stdout.splitlines() if "would have refused" in line]
+    assert len(warned) == 3, checked.stdout
+    assert any("smtpd_client_message_rate_limit = 3 would have refused 1 client(s)" in line
+               and sender in line for line in warned), warned
+    dry = pair.wizard("apply", "--preset", str(preset), "--dry-run", "--log", str(pair.postfix_log))
+    warned = [line for line in dry.stdout.splitlines() if "would have refused" in line]
+    assert len(warned) == 1 and "smtpd_client_connection_rate_limit = 6" in warned[0], dry.stdout
+    assert "Use 14 (the traffic's suggestion)" in dry.stdout

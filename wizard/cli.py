@@ -113,14 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="show findings and diffs, write nothing")
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_live_options(apply)
+    _add_log_option(apply)
     apply.add_argument("--confirm", metavar="DURATION", type=_duration,
                        help="keep the change pending: unless 'postfix-wizard confirm' runs within "
                             "DURATION (Postfix time syntax: 30s, 5m, 1h), it is rolled back, "
                             "even if this session is gone")
 
     check = _command(commands, "check", "validate the current configuration, or a preset on it",
-                     ["check", "check --preset busy-relay"])
+                     ["check", "check --preset busy-relay",
+                      "check --preset busy-relay --log /var/log/mail.log"])
     check.add_argument("--preset", metavar="NAME|PATH", help="check what this preset would make")
+    _add_log_option(check)
 
     traffic = _command(commands, "traffic", "the busiest clients in the server's log, the limits "
                        "that would leave them room, and what limits would have refused",
@@ -161,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     expire.add_argument("--wait-until", type=float, metavar="EPOCH",
                         help="sleep until then first (the detached timer)")
     return parser
+
+
+def _add_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", action="append", metavar="PATH",
+                        help="also warn about each limit that would have refused clients in "
+                             "this log (repeat for a rotated set; - for standard input)")
 
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:
@@ -231,6 +240,7 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     server = load_server(args)
     out.line(f"Editing {generations(server)}.")
     plan = make_plan(server, preset.settings)
+    plan.findings.extend(traffic_findings(args, server, preset.settings))
     show_plan(plan, out)
     if plan.blocked:
         out.line("Nothing was written: fix the errors above first.", "red")
@@ -320,7 +330,8 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     if option(args, "preset", None):
         from . import presets
         settings = presets.load(presets.find(args.preset)).settings
-    findings = rules.check(server, settings)
+    findings = rules.check(server, settings) + traffic_findings(
+        args, server, settings if option(args, "preset", None) else None)
     waiting = pending.read(backup_dir(args))
     if waiting is not None:
         out.line(f"WARNING: a change is waiting for confirmation until "
@@ -356,6 +367,16 @@ def describe(server: Server, out: Output) -> None:
         out.line(f"Dovecot {server.dovecot_version}: {server.dovecot_dir}", "bold")
         out.line(f"  files in {server.dovecot_syntax}")
     out.line(f"Versions from {server.versions.source}.")
+
+
+def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list:
+    """With --log: a warning for each limit that would have refused the log's clients."""
+    if not option(args, "log", None):
+        return []
+    from .traffic import report, server_logs
+    traffic = server_logs.read(server, args.log, None,
+                               server_logs.exceptions_after(server, settings))
+    return report.findings(traffic, server_logs.limits(server, settings))
 
 
 def run_traffic(args: argparse.Namespace, out: Output) -> int:

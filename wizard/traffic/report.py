@@ -130,3 +130,23 @@ def summarize(replay: Replay, tally: Tally, exceptions: Exceptions) -> Traffic:
              "addresses: clients it names are counted as not excepted"
              for entry in exceptions.unjudged]
     return Traffic(replay.unit, clients, excepted, tally, replay.first, replay.last, notes)
+
+
+def findings(traffic: Traffic, limits: dict[str, int]) -> list:
+    """A warning for each limit that would have refused clients that are not excepted."""
+    from ..rules import Finding
+    by_parameter: dict[str, list[dict]] = {}
+    for item in traffic.would_refuse(limits):
+        by_parameter.setdefault(item["parameter"], []).append(item)
+    found = []
+    for parameter, items in by_parameter.items():
+        busiest = max(items, key=lambda item: item["times"])
+        suggested = traffic.suggestions().get(parameter)
+        found.append(Finding(
+            "warning", "traffic-would-refuse", (f"limits.{parameter}",),
+            f"{parameter} = {limits[parameter]} would have refused {len(items)} client(s) that "
+            f"are not excepted, {sum(i['times'] for i in items)} time(s) in the log read; the "
+            f"most: {busiest['client']} ({busiest['service']}), {busiest['times']} time(s).",
+            (f"Use {suggested} (the traffic's suggestion), " if suggested else "Raise it, ")
+            + "or add those clients to smtpd_client_event_limit_exceptions."))
+    return found
