@@ -31,6 +31,7 @@ from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 if TYPE_CHECKING:
     from wizard import rules
     from wizard.live_change import Result
+    from wizard.traffic.report import Traffic
     from wizard.presets import Preset
     from wizard.server import Server
     from wizard.session import Session
@@ -46,6 +47,7 @@ Loader = Callable[[], Loaded]
 
 
 CONFIRM_MINUTES = 5
+TRAFFIC_STEPS = ("rates", "resources")       # the steps whose limits the mail log speaks about
 
 
 class WizardApp(App):
@@ -66,6 +68,9 @@ class WizardApp(App):
     .diff { height: auto; }
     #apply .label { text-style: bold; margin-top: 1; }
     #result { margin-top: 1; }
+    .traffic-row { height: auto; margin-bottom: 1; }
+    .traffic-status { width: 1fr; color: $text-accent; }
+    .traffic-bar { width: 24; }
     """
     BINDINGS = [
         Binding("f1", "help", "Help"),
@@ -84,8 +89,11 @@ class WizardApp(App):
 
     def __init__(self, load: Loader, backup_dir: Path, *, reload: bool = True,
                  notes: tuple[str, ...] = (), display: Display = str,
-                 light: bool = False, early: EarlyOverview | None = None) -> None:
+                 light: bool = False, early: EarlyOverview | None = None,
+                 logs: list[str] | None = None) -> None:
         super().__init__()
+        self.logs = logs                 # None: the server's own mail log
+        self.traffic: Traffic | Exception | None = None
         self.early = early
         self.theme = "textual-light" if light else "textual-dark"
         self.load = load
@@ -128,6 +136,12 @@ class WizardApp(App):
             return
         children = [Static(each.title, classes="pane-title"),
                     Static("", classes="summary", id=f"summary-{each.id}")]
+        if each.id in TRAFFIC_STEPS:
+            from textual.widgets import ProgressBar
+            children.append(Horizontal(
+                Static(self.traffic_status(), classes="traffic-status", markup=False),
+                ProgressBar(total=None, show_eta=False, classes="traffic-bar"),
+                classes="traffic-row"))
         children += [FieldRow(self.session, key) for key in each.keys]
         if each.advanced:
             children.append(Collapsible(*[FieldRow(self.session, key) for key in each.advanced],
@@ -136,6 +150,9 @@ class WizardApp(App):
         await pane.mount_all(children)
         for row in pane.query(FieldRow):
             row.show_findings(self.session.findings_for([row.key]))
+            row.show_traffic(self.traffic if not isinstance(self.traffic, Exception) else None)
+        for bar in pane.query(".traffic-bar"):
+            bar.display = self.traffic is None
         self.show_socket_fields()
 
     def _apply_pane(self) -> list:
@@ -196,6 +213,9 @@ class WizardApp(App):
         if event.worker.name == "apply":
             self.change_done(event.worker.result)
             return
+        if event.worker.name == "read-traffic":
+            self.traffic_read(event.worker.result)
+            return
         if event.worker.name == "early-overview":
             if event.worker.result is not None:
                 self.show_early_overview(event.worker.result)
@@ -233,6 +253,7 @@ class WizardApp(App):
         await self.query_one("#apply", VerticalScroll).mount_all(self._apply_pane())
         self.refresh_steps()
         self.refresh_bindings()                  # check_action now allows every key
+        self.run_worker(self.read_traffic, thread=True, name="read-traffic", exit_on_error=False)
         self.ready.set()
         if self.pressed_early is not None:       # a button pressed before the session was read
             await self.pressed_early()
@@ -430,6 +451,48 @@ class WizardApp(App):
             return
         self.session.mark_saved()
         self.notify(f"Saved {self.show_path(path)}.")
+
+    # Traffic ------------------------------------------------------------------------------------
+
+    def read_traffic(self) -> Traffic | Exception:
+        """In a worker thread: the mail log, read for the limits screens (wizard/traffic)."""
+        from wizard.errors import WizardError
+        from wizard.traffic import server_logs
+
+        def progress(done: int, total: int) -> None:
+            self.call_from_thread(self.traffic_progress, done, total)
+        try:
+            return server_logs.read(self.server, self.logs, progress=progress)
+        except (OSError, WizardError, ValueError) as error:
+            return error
+
+    def traffic_progress(self, done: int, total: int) -> None:
+        for bar in self.query(".traffic-bar"):
+            bar.update(total=total or None, progress=done)
+
+    def traffic_read(self, traffic: Traffic | Exception) -> None:
+        self.traffic = traffic
+        for status in self.query(".traffic-status"):
+            status.update(self.traffic_status())
+        for bar in self.query(".traffic-bar"):
+            bar.display = False
+        for row in self.query(FieldRow):
+            row.show_traffic(traffic if not isinstance(traffic, Exception) else None)
+
+    def traffic_status(self) -> str:
+        traffic = self.traffic
+        if traffic is None:
+            return "Reading the mail log, for the limits below…"
+        if isinstance(traffic, Exception):
+            return f"The mail log could not be read ({traffic}): limits judged without traffic."
+        if not traffic.clients:
+            return "No mail log with smtpd traffic to read: limits judged without traffic."
+        import time
+        when = "–".join(time.strftime("%b %d %H:%M", time.gmtime(t))
+                        for t in (traffic.first, traffic.last) if t is not None)
+        names = ", ".join(Path(source).name for source in traffic.tally.sources)
+        return (f"Traffic in {names} ({when}): {sum(c.connections for c in traffic.clients)} "
+                f"connections from {len(traffic.clients)} clients.")
 
     # Review and apply ------------------------------------------------------------------------------
 

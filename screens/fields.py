@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Sparkline, Static
 
 if TYPE_CHECKING:      # the core is imported after the first paint (see app.py)
     from wizard.rules import Finding
     from wizard.session import Session
+    from wizard.traffic.report import Traffic
 
 
 class FieldRow(Vertical):
@@ -28,6 +29,9 @@ class FieldRow(Vertical):
     FieldRow RadioSet { height: auto; border: none; padding: 0; background: transparent; }
     FieldRow RadioSet RadioButton { width: auto; }
     FieldRow .facts { color: $text-muted; }
+    FieldRow .traffic { color: $text-accent; display: none; }
+    FieldRow Sparkline { height: 1; margin: 0 0; display: none; }
+    FieldRow.with-traffic .traffic, FieldRow.with-traffic Sparkline { display: block; }
     FieldRow .message { display: none; }
     FieldRow .message.error { display: block; color: $text-error; text-style: bold; }
     FieldRow .message.warning { display: block; color: $text-warning; }
@@ -43,6 +47,7 @@ class FieldRow(Vertical):
         self.session = session
         self.key = key
         self.param = session.param(key)
+        self.traffic: Traffic | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.param.title}  [dim]{self.param.name}[/]", classes="label")
@@ -56,7 +61,14 @@ class FieldRow(Vertical):
         else:
             yield Input(text, compact=True)
         yield Static(self.facts(), classes="facts", markup=False)
+        if self.judged():
+            yield Static("", classes="traffic", markup=False)
+            yield Sparkline([], summary_function=max)
         yield Static("", classes="message", markup=False)
+
+    def judged(self) -> bool:
+        from wizard.traffic.report import JUDGED
+        return self.param.name in JUDGED
 
     def facts(self) -> str:
         now = self.session.current_text(self.key)
@@ -80,6 +92,36 @@ class FieldRow(Vertical):
         event.stop()
         self.session.set_text(self.key, event.value)
         self.post_message(self.Edited(self))
+        self.update_traffic()
+
+    # Traffic -----------------------------------------------------------------------------------
+
+    def show_traffic(self, traffic: Traffic | None) -> None:
+        if not self.judged():
+            return
+        self.traffic = traffic
+        self.update_traffic()
+
+    def update_traffic(self) -> None:
+        """The log's peak and busiest client, and what the value typed would have refused."""
+        if self.traffic is None or not self.judged():
+            return
+        from wizard import rules
+        text = self.session.fields[self.key].text or self.session.current_text(self.key)
+        value, findings = rules.check_field(self.key, text or "0")
+        typed = None if findings else value
+        facts = self.traffic.judge(self.param.name, typed)
+        if facts is None or not facts.peaks:
+            return
+        self.add_class("with-traffic")
+        what = "largest message" if self.param.name == "message_size_limit" else "peak"
+        verdict = ("this value would have refused no client that is not excepted"
+                   if not facts.refused_clients else
+                   f"this value would have refused {facts.refused_clients} client(s), "
+                   f"{facts.refused_times} time(s)")
+        self.query_one(".traffic", Static).update(
+            f"log: {what} {facts.peak} ({facts.busiest}) · {verdict}")
+        self.query_one(Sparkline).data = facts.peaks
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()

@@ -34,6 +34,12 @@ async def rates(pilot):
     await pilot.press("enter")                       # Start
 
 
+async def rates_typed(pilot):
+    """A connection rate typed: what it would have refused in the demo's log, live."""
+    await pilot.press("enter")
+    await type_into_focused(pilot, "10")
+
+
 async def resources(pilot):
     await pilot.press("enter", "ctrl+n")
 
@@ -146,7 +152,7 @@ async def help_dialog(pilot):
     await pilot.press("enter", "f1")
 
 
-SCREENS = [overview, rates, resources, resources_advanced, sasl_unix, sasl_tcp,
+SCREENS = [overview, rates, rates_typed, resources, resources_advanced, sasl_unix, sasl_tcp,
            field_error, field_warning, review, review_dovecot, preset_picker, preset_loaded,
            save_and_apply, apply_confirm, result, result_pane, quit_confirm, help_dialog]
 ONLY_SMALL = {review_dovecot, apply_confirm}     # extras: 80x24 is where layout goes wrong
@@ -171,6 +177,7 @@ def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
 
     async def run_before(pilot):
         await pilot.app.ready.wait()                 # the configuration is read in a worker
+        await pilot.app.workers.wait_for_complete()  # and the mail log in another
         await pilot.pause()
         no_blink(pilot.app)
         await pilot.pause()

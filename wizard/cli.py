@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", metavar="NAME|PATH", help="open the wizard with a preset loaded")
     parser.add_argument("--theme", choices=("dark", "light"), default="dark",
                         help="colours for a dark or a light terminal background (default dark)")
+    _add_log_option(parser, "show under each limit what the traffic in this log says (repeat "
+                            "for a rotated set; default: the server's own log)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     apply = _command(commands, "apply", "apply a preset: validate, show the diff, write the files",
@@ -166,10 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_log_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", action="append", metavar="PATH",
-                        help="also warn about each limit that would have refused clients in "
-                             "this log (repeat for a rotated set; - for standard input)")
+def _add_log_option(parser: argparse.ArgumentParser, help: str = (
+        "also warn about each limit that would have refused clients in this log (repeat for a "
+        "rotated set; - for standard input)")) -> None:
+    parser.add_argument("--log", action="append", metavar="PATH", help=help)
 
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:
@@ -369,12 +371,18 @@ def describe(server: Server, out: Output) -> None:
     out.line(f"Versions from {server.versions.source}.")
 
 
+def logs_to_read(args: argparse.Namespace) -> list[str] | None:
+    """--log, else the demo's recorded log, else None: the server's own."""
+    demo = option(args, "demo_log", None)
+    return option(args, "log", None) or ([demo] if demo else None)
+
+
 def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list:
     """With --log: a warning for each limit that would have refused the log's clients."""
     if not option(args, "log", None):
         return []
     from .traffic import report, server_logs
-    traffic = server_logs.read(server, args.log, None,
+    traffic = server_logs.read(server, logs_to_read(args), None,
                                server_logs.exceptions_after(server, settings))
     return report.findings(traffic, server_logs.limits(server, settings))
 
@@ -388,7 +396,7 @@ def run_traffic(args: argparse.Namespace, out: Output) -> int:
         from . import presets
         settings = presets.load(presets.find(args.preset)).settings
     since = int(time.time()) - args.since if args.since else None
-    traffic = server_logs.read(server, args.log, since,
+    traffic = server_logs.read(server, logs_to_read(args), since,
                                server_logs.exceptions_after(server, settings))
     limits = server_logs.limits(server, settings)
     if args.json:
@@ -525,7 +533,8 @@ def demo_dirs(workdir: Path, name: str) -> dict:
     sample = resources.sample_dir(name)
     shutil.copytree(sample, workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.toml"))
     return {"postfix_dir": workdir / "postfix", "dovecot_dir": workdir / "dovecot",
-            "backup_dir": workdir / "backups", "sample": sample}
+            "backup_dir": workdir / "backups", "sample": sample,
+            "demo_log": str(resources.demo_log())}
 
 
 def with_demo_default(argv: list[str]) -> list[str]:
@@ -568,7 +577,7 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
 
     app = WizardApp(load, backup_dir(args), reload=not option(args, "no_reload", False),
                     notes=notes, display=display, light=option(args, "theme", "dark") == "light",
-                    early=early)
+                    early=early, logs=logs_to_read(args))
     result = app.run()
     if isinstance(result, WizardError):       # the configuration or the preset was refused
         raise result

@@ -31,6 +31,11 @@ def sample_dir(name: str) -> Path:
 NEWEST_SAMPLE = "debian13"
 
 
+def demo_log() -> Path:
+    """A mail log the real daemons wrote (tests/record_demo_log.py), for --demo's traffic."""
+    return _directory("wizard.samples") / "traffic" / "mail.log"
+
+
 @functools.cache
 def sample_names() -> tuple[str, ...]:
     """The stock trees --demo offers (each with the versions it was taken with)."""

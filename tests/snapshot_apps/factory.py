@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "debian12"
+DEMO_LOG = ROOT / "samples" / "traffic" / "mail.log"    # recorded from the daemons
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -72,7 +73,8 @@ def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> 
         # the sample's recorded versions: the same on every machine
         server = Server.load(workdir / "postfix", workdir / "dovecot", generation.recorded(SAMPLE))
         return Loaded(server, loaded)
-    return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir))
+    return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir),
+                     logs=[str(DEMO_LOG)])
 
 
 @contextlib.asynccontextmanager
@@ -80,6 +82,7 @@ async def started(app: WizardApp, **options):
     """app.run_test(**options), once the configuration is read and the overview complete."""
     async with app.run_test(**options) as pilot:
         await app.ready.wait()
+        await app.workers.wait_for_complete()        # the mail log, read for the limits
         await pilot.pause()
         yield pilot
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import calendar
 import gzip
 import io
+import itertools
 import json
 import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Protocol
+from typing import IO, Callable, Iterable, Iterator, Protocol
 
 MONTHS = {name: index for index, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -244,6 +245,19 @@ class LineReader:
 
 # Sources ----------------------------------------------------------------------------------------
 
+def _position(stream) -> int:
+    """How far into the file (compressed, for gzip) the text stream has read."""
+    binary = stream.buffer
+    return binary.fileobj.tell() if isinstance(binary, gzip.GzipFile) else binary.tell()
+
+
+def _reporting(stream: IO[str], report: Callable[[], None]) -> Iterator[str]:
+    for number, line in enumerate(stream, 1):
+        if number % PROGRESS_LINES == 0:
+            report()
+        yield line
+
+
 def rotated_order(paths: list[Path]) -> list[Path]:
     """mail.log.2.gz, mail.log.1, mail.log: the oldest first (a higher number is older)."""
     def age(path: Path) -> tuple:
@@ -260,7 +274,7 @@ def open_text(path: Path) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
-def journal_lines(stream: IO[str]) -> Iterator[str]:
+def journal_lines(stream: Iterable[str]) -> Iterator[str]:
     """journalctl -o json: one object a line; made into `short-iso` lines the reader knows."""
     for text in stream:
         try:
@@ -278,29 +292,31 @@ def journal_lines(stream: IO[str]) -> Iterator[str]:
               f"{message}\n"
 
 
-def read_stream(reader: LineReader, stream: IO[str], name: str, modified: float) -> None:
+def read_stream(reader: LineReader, lines: Iterable[str], name: str, modified: float) -> None:
     reader.tally.sources.append(name)
     reader.start_source(modified)
-    first = stream.read(1)
-    if not first:
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is None:
         return
-    rest = _prepend(first, stream)
-    reader.read(journal_lines(rest) if first == "{" else rest)
+    chained = itertools.chain([first], lines)
+    reader.read(journal_lines(chained) if first.startswith("{") else chained)
 
 
-def _prepend(first: str, stream: IO[str]) -> Iterator[str]:
-    lines = iter(stream)
-    head = next(lines, "")
-    yield first + head
-    yield from lines
+Progress = Callable[[int, int], None]     # bytes of the files read so far, of all of them
+PROGRESS_LINES = 20_000
 
 
-def read_paths(reader: LineReader, paths: list[str]) -> None:
+def read_paths(reader: LineReader, paths: list[str], progress: Progress | None = None) -> None:
     """`--log PATH` values in order (rotated sets sorted oldest first); "-" is standard input."""
     files = rotated_order([Path(p) for p in paths if p != "-"])
+    total, done = sum(path.stat().st_size for path in files), 0
     for path in files:
         with open_text(path) as stream:
-            read_stream(reader, stream, str(path), path.stat().st_mtime)
+            lines = _reporting(stream, lambda: progress(done + _position(stream), total)) \
+                if progress else stream
+            read_stream(reader, lines, str(path), path.stat().st_mtime)
+        done += path.stat().st_size
     if "-" in paths:
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         read_stream(reader, stdin, "standard input", time.time())

@@ -56,6 +56,21 @@ class Exceptions:
         return False
 
 
+RATE_OF = {parameter: rate for rate, parameter in PARAMETERS.items()}
+JUDGED = (*RATE_OF, "message_size_limit")       # the limits the traffic can speak about
+SPARK_CLIENTS = 40
+
+
+@dataclass(frozen=True)
+class FieldTraffic:
+    """What the log says about one limit, for the field that sets it."""
+    peak: int
+    busiest: str                # "address on service", "" when no client
+    peaks: list[int]            # the busiest clients' peaks, largest first (for a chart)
+    refused_clients: int        # at the value judged
+    refused_times: int
+
+
 @dataclass
 class Traffic:
     window_seconds: int
@@ -101,6 +116,26 @@ class Traffic:
                        "service": c.service, "times": 1} for c in self.clients
                       if c.largest_message > size]
         return sorted(found, key=lambda item: (item["parameter"], -item["times"], item["client"]))
+
+    def judge(self, parameter: str, limit: int | None) -> FieldTraffic | None:
+        """The peak, the busiest client and what `limit` would have refused; None for a
+        parameter the traffic says nothing about."""
+        clients = self.limited()
+        if parameter == "message_size_limit":
+            figure = {id(c): c.largest_message for c in self.clients}
+            refused = [1 for c in self.clients if limit and c.largest_message > limit]
+            clients = self.clients
+        elif parameter in RATE_OF:
+            rate = RATE_OF[parameter]
+            figure = {id(c): c.peak(rate) for c in clients}
+            refused = [t for t in (c.would_refuse(rate, limit or 0) for c in clients) if t]
+        else:
+            return None
+        busiest = max(clients, key=lambda c: figure[id(c)], default=None)
+        peaks = sorted(figure.values(), reverse=True)[:SPARK_CLIENTS]
+        return FieldTraffic(peaks[0] if peaks else 0,
+                            f"{busiest.address} on {busiest.service}" if busiest else "",
+                            peaks, len(refused), sum(refused))
 
     def client_json(self, client: Client) -> dict:
         figures = {name: client.peak(rate) for rate, name in RATE_FIELDS.items()}

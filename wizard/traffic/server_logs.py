@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import postfix
 from ..mastercf import smtpd_services
 from ..values import parse_time, split_list
-from .reading import LineReader, read_paths, read_stream
+from .reading import LineReader, Progress, read_paths, read_stream
 from .replay import PARAMETERS, Replay
 from .report import Exceptions, Traffic, summarize
 
@@ -47,14 +47,14 @@ def default_logs(server) -> list[str]:
 
 
 def read(server, logs: list[str] | None, since: int | None = None,
-         exceptions_text: str | None = None) -> Traffic:
+         exceptions_text: str | None = None, progress: Progress | None = None) -> Traffic:
     unit = parse_time(server.value("anvil_rate_time_unit") or "60s") or 60
     replay = Replay(unit)
     reader = LineReader(replay, services(server))
     reader.since = since
     chosen = logs if logs else default_logs(server)
     if chosen:
-        read_paths(reader, chosen)
+        read_paths(reader, chosen, progress)
     elif shutil.which("journalctl"):
         _read_journal(reader, since)
     text = exceptions_text if exceptions_text is not None else \
