@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pty
 import re
@@ -618,3 +619,42 @@ def test_the_systemd_timer_runs_the_same_expiry():
                             capture_output=True, text=True, cwd="/",
                             env=dict(os.environ, PYTHONPATH=env[0].split("=", 2)[2]))
     assert result.returncode == cli.EXIT_OK and "nothing to do" in result.stdout, result.stderr
+
+
+# traffic ---------------------------------------------------------------------------------------
+
+def test_traffic_json_from_the_demo_log_under_a_preset(tmp_path):
+    preset = tmp_path / "tight.toml"
+    preset.write_text('[preset]\nname = "tight"\nformat = 1\n[limits]\n'
+                      'smtpd_client_connection_rate_limit = 20\n'
+                      'smtpd_client_recipient_rate_limit = 50\n')
+    result = run("--demo", "debian12", "traffic", "--json", "--preset", preset, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)               # stdout is JSON alone; the demo note is on stderr
+    assert "demo: working on a temporary copy" in result.stderr
+    assert data["window_seconds"] == 60 and len(data["clients"]) == 6
+    # the demo log's bot opened 26 connections in a minute, the newsletter sent 60 RCPT
+    assert data["would_refuse"] == [
+        {"parameter": "smtpd_client_connection_rate_limit", "client": "203.0.113.66",
+         "service": "smtp", "times": 6},
+        {"parameter": "smtpd_client_recipient_rate_limit", "client": "203.0.113.25",
+         "service": "smtp", "times": 10}]
+
+
+def test_traffic_reads_journal_json_from_standard_input():
+    entries = [{"__REALTIME_TIMESTAMP": str((1_780_000_000 + i) * 1_000_000),
+                "SYSLOG_IDENTIFIER": "postfix/smtpd", "_PID": str(100 + i),
+                "MESSAGE": f"connect from a.example[192.0.2.{i % 3}]"} for i in range(9)]
+    text = "\n".join(json.dumps(e) for e in entries) + "\n"
+    result = subprocess.run([sys.executable, "-m", "wizard", "--demo", "traffic", "--log", "-",
+                             "--json"], input=text, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert sorted((c["client"], c["connections"]) for c in data["clients"]) == \
+        [("192.0.2.0", 3), ("192.0.2.1", 3), ("192.0.2.2", 3)]
+
+
+def test_traffic_refuses_a_log_it_cannot_read_clearly():
+    result = run("--demo", "traffic", "--log", "/nonexistent/mail.log", cwd=ROOT)
+    assert result.returncode == cli.EXIT_USAGE and "Traceback" not in result.stderr
+    assert "cannot read the log /nonexistent/mail.log (no such file)" in result.stderr

@@ -357,3 +357,39 @@ async def test_a_refused_configuration_ends_the_wizard_with_the_error(demo):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.5)
     assert isinstance(app.return_value, ConfigError)
+
+
+# (4) The mail log under the limits ------------------------------------------------------------
+
+def traffic_line(app, key: str) -> str:
+    return text_of(row(app, key).query_one(".traffic", Static))
+
+
+async def test_the_limits_show_what_the_typed_value_would_have_refused(demo):
+    app = make_app(demo)                        # the demo's log, written by the real daemons
+    async with started(app, size=SIZE) as pilot:
+        await pilot.press("enter")
+        status = text_of(app.query_one("#rates .traffic-status", Static))
+        assert "52 connections from 6 clients" in status, status
+        assert not app.query_one("#rates .traffic-bar").display      # done reading
+        assert "log: peak 26 (203.0.113.66 on smtp)" in traffic_line(app, RATE)
+        await type_into_focused(pilot, "10")
+        assert "would have refused 1 client(s), 16 time(s)" in traffic_line(app, RATE)
+        await type_into_focused(pilot, "26")
+        assert "would have refused no client" in traffic_line(app, RATE)
+        await type_into_focused(pilot, "1.5")                        # not a number: no verdict
+        assert "would have refused no client" in traffic_line(app, RATE)
+        assert row(app, RATE).query_one("Sparkline").data[:2] == [26, 6]
+
+
+@pytest.mark.parametrize("log, said", [("missing.log", "could not be read"),
+                                       ("empty.log", "No mail log with smtpd traffic")])
+async def test_without_a_readable_log_the_screens_say_so_in_one_line(demo, tmp_path, log, said):
+    (tmp_path / "empty.log").write_text("")
+    app = make_app(demo, logs=[str(tmp_path / log)])
+    async with started(app, size=SIZE) as pilot:
+        await pilot.press("enter")
+        assert said in text_of(app.query_one("#rates .traffic-status", Static))
+        assert not row(app, RATE).has_class("with-traffic")
+        await type_into_focused(pilot, "30")
+        assert app.session.chosen().limits.smtpd_client_connection_rate_limit == 30

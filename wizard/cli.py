@@ -595,8 +595,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.no_reload = True     # the demo's daemons would be this machine's own
                 if args.command is not None:
                     from .generation import recorded
-                    out.line("Demo: working on a temporary copy of a stock "
-                             f"{recorded(args.sample).release} configuration.")
+                    notice = (f"working on a temporary copy of a stock "
+                              f"{recorded(args.sample).release} configuration.")
+                    if option(args, "json", False):         # stdout holds the JSON alone
+                        print(f"postfix-wizard: demo: {notice}", file=sys.stderr)
+                    else:
+                        out.line(f"Demo: {notice[0].upper()}{notice[1:]}")
                 return dispatch(args, out, demo_display(Path(workdir)))
         return dispatch(args, out)
     except WriteError as error:

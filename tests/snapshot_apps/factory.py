@@ -62,7 +62,8 @@ def age(directory: Path, seconds: int = 3600) -> None:
         os.utime(path, (then, then))
 
 
-def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> WizardApp:
+def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True,
+             logs: list[str] | None = None) -> WizardApp:
     """A WizardApp on a fresh copy in workdir; backups go to workdir/backups; no reloads.
     It reads the copy in its worker, as the real one does: drive it through `started`."""
     if copy:
@@ -74,7 +75,7 @@ def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True) -> 
         server = Server.load(workdir / "postfix", workdir / "dovecot", generation.recorded(SAMPLE))
         return Loaded(server, loaded)
     return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir),
-                     logs=[str(DEMO_LOG)])
+                     logs=[str(DEMO_LOG)] if logs is None else logs)
 
 
 @contextlib.asynccontextmanager

@@ -23,12 +23,15 @@ import gzip
 import io
 import itertools
 import json
+import os
 import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
+
+from ..errors import WizardError
 
 MONTHS = {name: index for index, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -310,6 +313,10 @@ PROGRESS_LINES = 20_000
 def read_paths(reader: LineReader, paths: list[str], progress: Progress | None = None) -> None:
     """`--log PATH` values in order (rotated sets sorted oldest first); "-" is standard input."""
     files = rotated_order([Path(p) for p in paths if p != "-"])
+    for path in files:
+        if not os.access(path, os.R_OK) or not path.is_file():
+            why = "no such file" if not path.exists() else "not a readable file"
+            raise WizardError(f"cannot read the log {path} ({why}); give a mail log with --log")
     total, done = sum(path.stat().st_size for path in files), 0
     for path in files:
         with open_text(path) as stream:
