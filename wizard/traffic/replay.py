@@ -17,7 +17,6 @@ limit would have refused still counts its session's commands, and still counts a
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 RATES = ("connection", "message", "recipient", "auth")
@@ -28,8 +27,10 @@ PARAMETERS = {"connection": "smtpd_client_connection_rate_limit",
               "concurrency": "smtpd_client_connection_count_limit"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Client:
+    """One (service, client address). Histograms are plain dicts keyed by small integers: with
+    tens of thousands of clients, this is most of the memory a read takes."""
     service: str
     address: str
     unit: int = 60                  # anvil_rate_time_unit, in seconds
@@ -37,11 +38,10 @@ class Client:
     open: int = 0
     start: int = -1                 # the current window's start
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    windows: list[Counter] = field(default_factory=lambda: [Counter(), Counter(), Counter(),
-                                                            Counter()])
-    concurrency: Counter = field(default_factory=Counter)
+    windows: dict[int, int] = field(default_factory=dict)   # events * 4 + kind → windows
+    concurrency: dict[int, int] = field(default_factory=dict)  # open at a connect → times
     largest_message: int = 0
-    refusals: Counter = field(default_factory=Counter)     # parameter → times, as logged
+    refusals: dict[str, int] = field(default_factory=dict)  # parameter → times, as logged
 
     def count(self, when: int, kind: int, number: int = 1) -> None:
         if self.start < 0 or self.start + self.unit < when:
@@ -52,23 +52,30 @@ class Client:
     def close_window(self) -> None:
         for kind, number in enumerate(self.counts):
             if number:
-                self.windows[kind][number] += 1
+                key = number * 4 + kind
+                self.windows[key] = self.windows.get(key, 0) + 1
                 self.counts[kind] = 0
 
-    def peak(self, rate: str) -> int:
+    def histogram(self, rate: str) -> dict[int, int]:
+        """Events in a window (or sessions open at a connect) → how often."""
         if rate == "concurrency":
-            return max(self.concurrency, default=0)
+            return self.concurrency
         kind = RATES.index(rate)
-        return max(max(self.windows[kind], default=0), self.counts[kind])
+        found = {key // 4: times for key, times in self.windows.items() if key % 4 == kind}
+        if self.counts[kind]:                            # the window still open
+            found[self.counts[kind]] = found.get(self.counts[kind], 0) + 1
+        return found
+
+    def peak(self, rate: str) -> int:
+        return max(self.histogram(rate), default=0)
 
     def would_refuse(self, rate: str, limit: int) -> int:
         """How many of this client's requests a limit would have refused (0: no limit)."""
         if not limit:
             return 0
-        histogram = self.concurrency if rate == "concurrency" else self.windows[RATES.index(rate)]
         if rate == "concurrency":
-            return sum(times for value, times in histogram.items() if value > limit)
-        return sum((number - limit) * times for number, times in histogram.items()
+            return sum(times for value, times in self.concurrency.items() if value > limit)
+        return sum((number - limit) * times for number, times in self.histogram(rate).items()
                    if number > limit)
 
 
@@ -102,7 +109,7 @@ class Replay:
         client.connections += 1
         client.count(when, 0)
         client.open += 1
-        client.concurrency[client.open] += 1
+        client.concurrency[client.open] = client.concurrency.get(client.open, 0) + 1
         self.sessions[session] = client
 
     def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int) -> None:
@@ -119,7 +126,7 @@ class Replay:
         # the warning names master.cf's service, which the syslog name may not show
         client = self.clients.get((service, address)) or self.by_address.get(address) or \
             self.client(service or "smtp", address)
-        client.refusals[parameter] += 1
+        client.refusals[parameter] = client.refusals.get(parameter, 0) + 1
 
     def message_size(self, address: str, service: str, size: int) -> None:
         client = self.client(service, address)
