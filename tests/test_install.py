@@ -83,6 +83,10 @@ def test_the_installed_wizard_runs_outside_the_checkout(installed, tmp_path):
     assert apply.returncode == 0, apply.stdout + apply.stderr
     assert re.search(r"^wrote \S+/postfix/main.cf$", apply.stdout, re.MULTILINE), apply.stdout
 
+    traffic = wizard(installed, "traffic", "--demo", cwd=tmp_path)    # the packaged demo log
+    assert traffic.returncode == 0, traffic.stdout + traffic.stderr
+    assert "/samples/traffic/mail.log" in traffic.stdout and "203.0.113.66" in traffic.stdout
+
 
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 def test_the_installed_wizard_paints_its_first_screen(installed, tmp_path, tmux):

@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                     if option(args, "json", False):         # stdout holds the JSON alone
                         print(f"postfix-wizard: demo: {notice}", file=sys.stderr)
                     else:
-                        out.line(f"Demo: {notice[0].upper()}{notice[1:]}")
+                        out.line(f"Demo: {notice}")
                 return dispatch(args, out, demo_display(Path(workdir)))
         return dispatch(args, out)
     except WriteError as error:
