@@ -400,7 +400,8 @@ def run_traffic(args: argparse.Namespace, out: Output) -> int:
                                server_logs.exceptions_after(server, settings))
     limits = server_logs.limits(server, settings)
     if args.json:
-        print(json.dumps(traffic.to_json(limits), indent=1))
+        json.dump(traffic.to_json(limits), sys.stdout, indent=1)
+        print()
         return EXIT_OK
     show_traffic(traffic, limits, args.top, args.preset or "the server's current limits", out)
     return EXIT_OK
