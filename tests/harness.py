@@ -163,6 +163,14 @@ def daemons_available() -> "tuple[bool, str]":
     return True, ""
 
 
+def daemon_marks() -> list:
+    """pytestmark for a module of real-daemon tests: marked `daemons`, skipped (saying why)
+    only where a private pair cannot run."""
+    import pytest
+    ok, why = daemons_available()
+    return [pytest.mark.daemons, pytest.mark.skipif(not ok, reason=why or "daemons not available")]
+
+
 def free_port() -> int:
     """A currently unused TCP port on 127.0.0.1."""
     with socket.socket() as s:

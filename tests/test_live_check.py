@@ -7,18 +7,11 @@ for what they cannot know.
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
 
 import pytest
 
-try:
-    import tests.harness as harness
-except ImportError:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness
-
+from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, ehlo_features, fresh_ip, make_pair  # noqa: F401 (a fixture)
 from wizard import auth_handshake, generation, presets, transaction
 from wizard.cli import EXIT_INVALID
@@ -27,9 +20,7 @@ from wizard.model import PLUGIN_MECHANISMS
 from wizard.plan import make_plan
 from wizard.server import Server
 
-_ok, _why = harness.daemons_available()
-pytestmark = [pytest.mark.daemons,
-              pytest.mark.skipif(not _ok, reason=_why or "daemons not available")]
+pytestmark = harness.daemon_marks()
 
 GSSAPI_PLUGIN = PLUGIN_MECHANISMS["gssapi"][0]
 plugins = generation.installed_dovecot_auth_plugins()

@@ -15,19 +15,12 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import tests.harness as harness
-except ImportError:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness
-
+from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, banners, ehlo_features, fresh_ip, make_pair  # noqa: F401
 from wizard import pending
 from wizard.cli import EXIT_OK, EXIT_PROBE, EXIT_USAGE
 
-_ok, _why = harness.daemons_available()
-pytestmark = [pytest.mark.daemons,
-              pytest.mark.skipif(not _ok, reason=_why or "daemons not available")]
+pytestmark = harness.daemon_marks()
 
 SIZE_LIMIT = 100000
 LOOPBACK_LIMITED = {"smtpd_client_connection_rate_limit": 2, "anvil_rate_time_unit": "60s",

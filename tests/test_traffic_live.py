@@ -6,22 +6,12 @@ with what was sent and with what anvil refused.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
-import pytest
 
-try:
-    import tests.harness as harness
-except ImportError:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness
-
+from test_live import harness  # the harness module, as test_live imported it
 from test_live import banners, fresh_ip, make_pair, mail_from_replies  # noqa: F401
 
-_ok, _why = harness.daemons_available()
-pytestmark = [pytest.mark.daemons,
-              pytest.mark.skipif(not _ok, reason=_why or "daemons not available")]
+pytestmark = harness.daemon_marks()
 
 LIMITS = {"smtpd_client_connection_rate_limit": "5", "smtpd_client_message_rate_limit": "3",
           "smtpd_client_recipient_rate_limit": "4", "anvil_rate_time_unit": "60s",

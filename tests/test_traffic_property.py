@@ -7,28 +7,19 @@ what the replay says the limits would have refused must equal the refusals smtpd
 """
 from __future__ import annotations
 
-import os
 import smtplib
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-try:
-    import tests.harness as harness
-except ImportError:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness
-
+from test_live import harness  # the harness module, as test_live imported it
 from test_live import fresh_ip
 from wizard.traffic.reading import LineReader
 from wizard.traffic.replay import Replay
 from wizard.traffic.report import Exceptions, summarize
 
-_ok, _why = harness.daemons_available()
-pytestmark = [pytest.mark.daemons,
-              pytest.mark.skipif(not _ok, reason=_why or "daemons not available")]
+pytestmark = harness.daemon_marks()
 
 LIMITS = {"smtpd_client_connection_rate_limit": 4, "smtpd_client_message_rate_limit": 3}
 MAIN_CF = {**{k: str(v) for k, v in LIMITS.items()}, "anvil_rate_time_unit": "3600s",
