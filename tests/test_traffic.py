@@ -233,3 +233,48 @@ def test_every_real_log_parses_and_counts_every_connection(path):
     expected = sum(1 for line in text if CONNECT.match(line))
     assert sum(c.connections for c in traffic.clients) == expected
     assert tally.lines == len(text)
+
+
+@pytest.mark.parametrize("ipv6_prefix, clients", [
+    (128, {"2001:db8:1:2:3:4abc::1": 1, "2001:db8:1:2:3:4fff::2": 1, "192.0.2.7": 1}),
+    (84, {"2001:db8:1:2:3:4000::/84": 2, "192.0.2.7": 1})])
+def test_ipv6_clients_count_per_network_as_anvil_does_since_3_8(tmp_path, ipv6_prefix, clients):
+    events = (session(START, 1, "2001:db8:1:2:3:4abc::1") + session(START + 1, 2, "2001:db8:1:2:3:4fff::2")
+              + session(START + 2, 3, "192.0.2.7"))
+    path = write_log(tmp_path / "log", classic, sorted(events), junk=False)
+    replay = Replay(60, 32, ipv6_prefix)
+    reader = LineReader(replay)
+    read_paths(reader, [str(path)])
+    traffic = summarize(replay, reader.tally, Exceptions(["2001:db8::/32"]))
+    assert {c.address: c.connections for c in traffic.clients} == clients
+    assert all(c["excepted"] for c in traffic.to_json()["clients"] if ":" in c["client"])
+
+
+def test_multi_instance_names_are_services_of_their_own(tmp_path):
+    events = session(START, 1, "192.0.2.1", program="postfix-out/smtpd") + \
+        session(START, 2, "192.0.2.1", program="postfix-in/submission/smtpd")
+    traffic, _ = read([write_log(tmp_path / "log", classic, sorted(events), junk=False)])
+    assert {c.service for c in traffic.clients} == {"postfix-out/smtp", "postfix-in/submission"}
+
+
+def test_since_passes_over_older_lines(tmp_path):
+    path = write_log(tmp_path / "log", classic, known_traffic(), junk=False)
+    replay = Replay(60)
+    reader = LineReader(replay)
+    reader.since = START + 100
+    read_paths(reader, [str(path)])
+    traffic = summarize(replay, reader.tally, Exceptions([]))
+    assert [(c.address, c.connections) for c in traffic.clients] == [("192.0.2.10", 1)]
+
+
+def test_the_largest_message_comes_from_qmgr_through_the_queue_id(tmp_path):
+    lines = [(START, "postfix/smtpd[5]", "connect from a[192.0.2.9]"),
+             (START, "postfix/smtpd[5]", "4A778212A56: client=a[192.0.2.9], sasl_method=PLAIN"),
+             (START + 1, "postfix/qmgr[9]", "4A778212A56: from=<s@x>, size=852804, nrcpt=1 "
+                                           "(queue active)"),
+             (START + 2, "postfix/smtpd[5]", "disconnect from a[192.0.2.9] mail=1 rcpt=1")]
+    traffic, _ = read([write_log(tmp_path / "log", classic, lines, junk=False)])
+    assert traffic.clients[0].largest_message == 852804
+    assert traffic.suggestions()["message_size_limit"] == 10240000        # never below default
+    assert traffic.would_refuse({"message_size_limit": 800000}) == [
+        {"parameter": "message_size_limit", "client": "192.0.2.9", "service": "smtp", "times": 1}]

@@ -17,6 +17,7 @@ limit would have refused still counts its session's commands, and still counts a
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 RATES = ("connection", "message", "recipient", "auth")
@@ -80,17 +81,39 @@ class Client:
 
 
 class Replay:
-    """The reader's Sink: builds a Client per (service, address)."""
+    """The reader's Sink: builds a Client per (service, address). Since Postfix 3.8 anvil
+    counts a client's network, not its address: smtpd_client_ipv4_prefix_length (32) and
+    smtpd_client_ipv6_prefix_length (84) bits of it (smtpd_peer.c, inet_prefix_top); before
+    3.8 both are the whole address (32 and 128)."""
 
-    def __init__(self, unit: int = 60) -> None:
+    def __init__(self, unit: int = 60, ipv4_prefix: int = 32, ipv6_prefix: int = 128) -> None:
         self.unit = unit
+        self.prefixes = {4: ipv4_prefix, 6: ipv6_prefix}
+        self.networks: dict[str, str] = {}             # address → what anvil counts it as
         self.clients: dict[tuple[str, str], Client] = {}
         self.sessions: dict[str, Client] = {}          # smtpd process → its open session
         self.by_address: dict[str, Client] = {}        # the last client seen at an address
         self.first: int | None = None
         self.last: int | None = None
 
+    def network(self, address: str) -> str:
+        """`2001:db8:1:2:3:4abc::1` → `2001:db8:1:2:3:4000::/84`, as anvil's ident shows it."""
+        found = self.networks.get(address)
+        if found is None:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                return address                          # "unknown"
+            bits = self.prefixes[ip.version]
+            found = address if bits >= ip.max_prefixlen else \
+                str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+            if len(self.networks) > 200_000:
+                self.networks.clear()
+            self.networks[address] = found
+        return found
+
     def client(self, service: str, address: str) -> Client:
+        address = self.network(address)
         key = (service, address)
         found = self.clients.get(key)
         if found is None:
@@ -124,7 +147,8 @@ class Replay:
 
     def refused(self, when: int, parameter: str, address: str, service: str) -> None:
         # the warning names master.cf's service, which the syslog name may not show
-        client = self.clients.get((service, address)) or self.by_address.get(address) or \
+        network = self.network(address)
+        client = self.clients.get((service, network)) or self.by_address.get(network) or \
             self.client(service or "smtp", address)
         client.refusals[parameter] = client.refusals.get(parameter, 0) + 1
 

@@ -49,7 +49,7 @@ def default_logs(server) -> list[str]:
 def read(server, logs: list[str] | None, since: int | None = None,
          exceptions_text: str | None = None, progress: Progress | None = None) -> Traffic:
     unit = parse_time(server.value("anvil_rate_time_unit") or "60s") or 60
-    replay = Replay(unit)
+    replay = Replay(unit, _prefix(server, 4), _prefix(server, 6))
     reader = LineReader(replay, services(server))
     reader.since = since
     chosen = logs if logs else default_logs(server)
@@ -64,6 +64,20 @@ def read(server, logs: list[str] | None, since: int | None = None,
     if not reader.tally.sources:
         traffic.notes.append("no log to read: no maillog_file, /var/log/mail.log or journal")
     return traffic
+
+
+PREFIX_DEFAULTS = {4: 32, 6: 84}      # Postfix 3.8+: anvil counts networks this long
+
+
+def _prefix(server, version: int) -> int:
+    """smtpd_client_ipv4/6_prefix_length as the server's Postfix uses it: main.cf's value, else
+    its default from 3.8 on, else (before 3.8) the whole address."""
+    value = server.value(f"smtpd_client_ipv{version}_prefix_length")
+    if value.isdigit():
+        return int(value)
+    release = tuple(int(part) for part in server.postfix_version.split(".")[:2]
+                    if part.isdigit()) if server.postfix_version else ()
+    return PREFIX_DEFAULTS[version] if release >= (3, 8) else (32 if version == 4 else 128)
 
 
 def _read_journal(reader: LineReader, since: int | None) -> None:
