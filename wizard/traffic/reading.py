@@ -50,7 +50,7 @@ LIMIT_WARNINGS = {
     "AUTH command rate limit exceeded": "smtpd_client_auth_rate_limit",
     "New TLS session rate limit exceeded": "smtpd_client_new_tls_session_rate_limit",
 }
-COUNTED = ("mail", "rcpt", "auth", "vrfy")
+COUNTED = ("mail", "rcpt", "auth", "vrfy")      # in the order _smtpd unpacks them
 
 
 class Sink(Protocol):
@@ -68,6 +68,16 @@ class Tally:
     postfix: int = 0
     skipped: int = 0          # not Postfix's, cut, binary or too long
     sources: list[str] = field(default_factory=list)
+
+
+def _total(stats: str, name: str) -> int:
+    """` mail=1 rcpt=0/1 ` → the total T of `name=S/T` (or of `name=T`); 0 when absent."""
+    start = stats.find(f" {name}=")
+    if start < 0:
+        return 0
+    start += len(name) + 2
+    value = stats[start:stats.find(" ", start)].rpartition("/")[2]
+    return int(value) if value.isdigit() else 0
 
 
 def client_address(text: str) -> str:
@@ -117,29 +127,28 @@ class LineReader:
                 self.tally.skipped += 1
                 return
         self.tally.postfix += 1
-        when = self._when(match)
+        month, day, hms, iso, zone, program = match.groups()
+        if not program.endswith(("/smtpd", "/qmgr")):      # counted, nothing more to learn
+            return
+        when = self._classic(month, day, hms) if month else self._iso(iso, zone)
         if when is None:
             self.tally.skipped += 1
             return
         if self.since is not None and when < self.since:
             return
-        program = match.group("prog")
         message = line[match.end():].rstrip("\r\n")
         repeats = 1
         if message.startswith("message repeated "):
             repeated = REPEATED.match(message)
             if repeated:
                 repeats, message = int(repeated.group(1)), repeated.group(2)
-        pid = line[match.start("prog") + len(program):match.end()]
+        pid = line[match.end("prog"):match.end()]
         for _ in range(repeats):
             self._message(when, program, pid, message)
 
     # Timestamps ---------------------------------------------------------------------------------
 
-    def _when(self, match: re.Match) -> int | None:
-        month = match.group("mon")
-        if month is None:
-            return self._iso(match.group("iso"), match.group("zone"))
+    def _classic(self, month: str, day: str, hms: str) -> int | None:
         number = MONTHS.get(month)
         if number is None:
             return None
@@ -148,13 +157,13 @@ class LineReader:
         elif number < self.last_month - 6:      # Dec → Jan: a new year (not a line out of order)
             self.year += 1
         self.last_month = number
-        key = f"{self.year} {month} {match.group('day')} {match.group('hms')}"
+        key = f"{self.year} {month} {day} {hms}"
         when = self.times.get(key)
         if when is None:
-            hours, minutes, seconds = match.group("hms").split(":")
+            hours, minutes, seconds = hms.split(":")
             try:
-                when = calendar.timegm((self.year, number, int(match.group("day")), int(hours),
-                                        int(minutes), int(seconds)))
+                when = calendar.timegm((self.year, number, int(day), int(hours), int(minutes),
+                                        int(seconds)))
             except (ValueError, OverflowError):
                 return None
             self._remember(key, when)
@@ -210,15 +219,9 @@ class LineReader:
                 return
             self.sink.connect(when, session, self.service(program[:program.rfind("/")]), address)
         elif message.startswith("disconnect from "):
-            counts = dict.fromkeys(COUNTED, 0)
-            for token in message[message.find("]") + 1:].split():
-                name, equals, value = token.partition("=")
-                if equals and name in counts:
-                    total = value.rpartition("/")[2]
-                    if total.isdigit():
-                        counts[name] = int(total)
-            self.sink.disconnect(when, session, counts["mail"], counts["rcpt"] + counts["vrfy"],
-                                 counts["auth"])
+            stats = message[message.find("]") + 1:] + " "
+            mail, rcpt, auth, vrfy = (_total(stats, name) for name in COUNTED)
+            self.sink.disconnect(when, session, mail, rcpt + vrfy, auth)
         elif message.startswith("warning: "):
             self._warning(when, message[len("warning: "):])
         elif ": client=" in message:
