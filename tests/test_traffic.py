@@ -278,3 +278,16 @@ def test_the_largest_message_comes_from_qmgr_through_the_queue_id(tmp_path):
     assert traffic.suggestions()["message_size_limit"] == 10240000        # never below default
     assert traffic.would_refuse({"message_size_limit": 800000}) == [
         {"parameter": "message_size_limit", "client": "192.0.2.9", "service": "smtp", "times": 1}]
+
+
+def test_each_starttls_counts_as_a_new_tls_session(tmp_path):
+    lines = []
+    for index in range(3):
+        lines += [(START + index, f"postfix/smtpd[{index}]", "connect from a[192.0.2.5]"),
+                  (START + index + 1, f"postfix/smtpd[{index}]",
+                   "disconnect from a[192.0.2.5] ehlo=2 starttls=1 quit=1 commands=4")]
+    traffic, _ = read([write_log(tmp_path / "log", classic, sorted(lines), junk=False)])
+    assert traffic.to_json()["clients"][0]["tls_session_rate_peak"] == 3
+    assert traffic.would_refuse({"smtpd_client_new_tls_session_rate_limit": 2}) == [
+        {"parameter": "smtpd_client_new_tls_session_rate_limit", "client": "192.0.2.5",
+         "service": "smtp", "times": 1}]

@@ -60,6 +60,7 @@ def test_the_figures_match_what_was_sent_and_what_anvil_refused(make_pair):
     assert clients[sender]["message_rate_peak"] == 5
     assert clients[fanout]["recipient_rate_peak"] == 6
     assert clients[guesser]["auth_rate_peak"] == 4
+    assert clients[guesser]["tls_session_rate_peak"] == 1                 # its one STARTTLS
     assert clients[parallel]["concurrency_peak"] == 3 and clients[parallel]["connections"] == 3
     assert 50_000 < clients[parallel]["largest_message"] < 60_000     # qmgr's size, headers in
     assert not any(c["excepted"] for c in clients.values())

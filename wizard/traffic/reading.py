@@ -50,13 +50,14 @@ LIMIT_WARNINGS = {
     "AUTH command rate limit exceeded": "smtpd_client_auth_rate_limit",
     "New TLS session rate limit exceeded": "smtpd_client_new_tls_session_rate_limit",
 }
-COUNTED = ("mail", "rcpt", "auth", "vrfy")      # in the order _smtpd unpacks them
+COUNTED = ("mail", "rcpt", "auth", "vrfy", "starttls")   # in the order _smtpd unpacks them
 
 
 class Sink(Protocol):
     """What the reader tells (wizard/traffic/replay.py listens)."""
     def connect(self, when: int, session: str, service: str, client: str) -> None: ...
-    def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int) -> None: ...
+    def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int,
+                   tls: int) -> None: ...
     def refused(self, when: int, parameter: str, client: str, service: str) -> None: ...
     def message_size(self, client: str, service: str, size: int) -> None: ...
 
@@ -220,8 +221,8 @@ class LineReader:
             self.sink.connect(when, session, self.service(program[:program.rfind("/")]), address)
         elif message.startswith("disconnect from "):
             stats = message[message.find("]") + 1:] + " "
-            mail, rcpt, auth, vrfy = (_total(stats, name) for name in COUNTED)
-            self.sink.disconnect(when, session, mail, rcpt + vrfy, auth)
+            mail, rcpt, auth, vrfy, tls = (_total(stats, name) for name in COUNTED)
+            self.sink.disconnect(when, session, mail, rcpt + vrfy, auth, tls)
         elif message.startswith("warning: "):
             self._warning(when, message[len("warning: "):])
         elif ": client=" in message:

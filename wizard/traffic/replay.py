@@ -7,8 +7,10 @@ is still in the old window), then counts itself (anvil.c, ANVIL_REMOTE_RSET_RATE
 ANVIL_REMOTE_INCR_RATE). A request is refused when its counter, after counting it, is above the
 limit; anvil counts refused requests too.
 
-The log gives each connection's time and, at its disconnect, how many MAIL, RCPT (with VRFY) and
-AUTH commands the session sent; those are counted at the disconnect's time. What is kept per
+The log gives each connection's time and, at its disconnect, how many MAIL, RCPT (with VRFY),
+AUTH and STARTTLS commands the session sent; those are counted at the disconnect's time. Every
+STARTTLS counts as a new TLS session (the log does not say which sessions were resumed, which
+anvil does not count). What is kept per
 client is a histogram of its window counts (and of its concurrency at each connect), so that what
 any limit would have refused is a sum over that histogram: a window with n events refuses
 n - limit of them. Two simplifications, both on the side of refusing more: a connection that a
@@ -20,11 +22,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-RATES = ("connection", "message", "recipient", "auth")
+RATES = ("connection", "message", "recipient", "auth", "tls")
+KINDS = 8                           # window keys: events * KINDS + the rate's index
 PARAMETERS = {"connection": "smtpd_client_connection_rate_limit",
               "message": "smtpd_client_message_rate_limit",
               "recipient": "smtpd_client_recipient_rate_limit",
               "auth": "smtpd_client_auth_rate_limit",
+              "tls": "smtpd_client_new_tls_session_rate_limit",
               "concurrency": "smtpd_client_connection_count_limit"}
 
 
@@ -38,8 +42,8 @@ class Client:
     connections: int = 0
     open: int = 0
     start: int = -1                 # the current window's start
-    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    windows: dict[int, int] = field(default_factory=dict)   # events * 4 + kind → windows
+    counts: list[int] = field(default_factory=lambda: [0] * len(RATES))
+    windows: dict[int, int] = field(default_factory=dict)   # events * KINDS + kind → windows
     concurrency: dict[int, int] = field(default_factory=dict)  # open at a connect → times
     largest_message: int = 0
     refusals: dict[str, int] = field(default_factory=dict)  # parameter → times, as logged
@@ -53,7 +57,7 @@ class Client:
     def close_window(self) -> None:
         for kind, number in enumerate(self.counts):
             if number:
-                key = number * 4 + kind
+                key = number * KINDS + kind
                 self.windows[key] = self.windows.get(key, 0) + 1
                 self.counts[kind] = 0
 
@@ -62,7 +66,8 @@ class Client:
         if rate == "concurrency":
             return self.concurrency
         kind = RATES.index(rate)
-        found = {key // 4: times for key, times in self.windows.items() if key % 4 == kind}
+        found = {key // KINDS: times for key, times in self.windows.items()
+                 if key % KINDS == kind}
         if self.counts[kind]:                            # the window still open
             found[self.counts[kind]] = found.get(self.counts[kind], 0) + 1
         return found
@@ -135,13 +140,14 @@ class Replay:
         client.concurrency[client.open] = client.concurrency.get(client.open, 0) + 1
         self.sessions[session] = client
 
-    def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int) -> None:
+    def disconnect(self, when: int, session: str, mail: int, rcpt: int, auth: int,
+                   tls: int = 0) -> None:
         self.last = when
         client = self.sessions.pop(session, None)
         if client is None:                           # its connect came before the log starts
             return
         client.open = max(0, client.open - 1)
-        for kind, number in ((1, mail), (2, rcpt), (3, auth)):
+        for kind, number in ((1, mail), (2, rcpt), (3, auth), (4, tls)):
             if number:
                 client.count(when, kind, number)
 

@@ -25,7 +25,7 @@ SUGGESTION_RULE = (f"rate and count limits: twice the peak of the busiest client
                    f"message accepted, rounded up to a whole MiB, at least {DEFAULT_MESSAGE_SIZE}")
 RATE_FIELDS = {"connection": "connection_rate_peak", "concurrency": "concurrency_peak",
                "message": "message_rate_peak", "recipient": "recipient_rate_peak",
-               "auth": "auth_rate_peak"}
+               "auth": "auth_rate_peak", "tls": "tls_session_rate_peak"}
 
 
 class Exceptions:
