@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_live_options(apply)
     _add_log_option(apply)
-    apply.add_argument("--confirm", metavar="DURATION", type=_duration,
+    apply.add_argument("--confirm", metavar="DURATION", type=_confirm_time,
                        help="keep the change pending: unless 'postfix-wizard confirm' runs within "
                             "DURATION (Postfix time syntax: 30s, 5m, 1h), it is rolled back, "
                             "even if this session is gone")
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a log file (plain or gzip; repeat for a rotated set), or - for "
                               "standard input (journalctl -o json is recognised); default: the "
                               "server's own log")
-    traffic.add_argument("--since", type=_duration_any, metavar="DURATION",
+    traffic.add_argument("--since", type=_duration, metavar="DURATION",
                          help="only lines from the last DURATION (Postfix time syntax: 1h, 7d)")
     traffic.add_argument("--preset", metavar="NAME|PATH",
                          help="what this preset's limits would have refused (default: the "
@@ -181,22 +181,19 @@ def _add_live_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _duration(text: str) -> int:
-    from .values import parse_time
-    try:
-        seconds = parse_time(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    if seconds < 10:
-        raise argparse.ArgumentTypeError(f"{text} is too short to confirm in; give 10s or more")
-    return seconds
-
-
-def _duration_any(text: str) -> int:
+    """A Postfix time (30s, 5m, 7d) as an argparse type: seconds."""
     from .values import parse_time
     try:
         return parse_time(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _confirm_time(text: str) -> int:
+    seconds = _duration(text)
+    if seconds < 10:
+        raise argparse.ArgumentTypeError(f"{text} is too short to confirm in; give 10s or more")
+    return seconds
 
 
 def option(args: argparse.Namespace, name: str, default):
