@@ -84,7 +84,7 @@ def _read_journal(reader: LineReader, since: int | None) -> None:
     command = ["journalctl", "--no-pager", "-q", "-o", "json", "SYSLOG_FACILITY=2"]
     if since:
         command.append(f"--since=@{since}")
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, errors="replace") as child:
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as child:
         read_stream(reader, child.stdout, "the journal", 0)
 
 
