@@ -1,5 +1,7 @@
 """Benchmark: `postfix-wizard traffic` on a 2,000,000-line log with 50,000 clients, against
 pflogsumm (Debian's package) and a bare Python loop that counts connect lines, same file, same run.
+The wizard runs twice: as an admin runs it (the table of the busiest clients, like pflogsumm's
+report), and with --json, which writes every one of the 50,000 clients.
 
     python bench/bench_traffic.py [-n RUNS] [--lines N] [--clients N]
 
@@ -88,9 +90,10 @@ def main() -> None:
         log = Path(work) / "mail.log"
         write_log(log, args.lines, args.clients)
         demo = ["--demo", "debian12"]
+        wizard = [sys.executable, "-m", "wizard", *demo, "traffic", "--log", str(log)]
         programs = {
-            "postfix-wizard traffic": [sys.executable, "-m", "wizard", *demo, "traffic",
-                                       "--log", str(log), "--json"],
+            "postfix-wizard traffic": wizard,
+            "... traffic --json": [*wizard, "--json"],
             "bare Python loop": [sys.executable, "-c", BARE_LOOP, str(log)],
         }
         if shutil.which("pflogsumm"):
@@ -107,10 +110,13 @@ def main() -> None:
         memory = statistics.median(m for _, m in runs)
         print(f"  {name:<24} {medians[name]:6.2f} s  {lines / medians[name]:>10,.0f} lines/s  "
               f"peak {memory:6.0f} MiB")
-    wizard = medians["postfix-wizard traffic"]
-    if "pflogsumm" in medians:
-        print(f"  throughput vs pflogsumm: {medians['pflogsumm'] / wizard:.1f}x (target 5x)")
-    print(f"  time vs the bare loop: {wizard / medians['bare Python loop']:.2f}x (target 3x)")
+    for name in ("postfix-wizard traffic", "... traffic --json"):
+        wizard = medians[name]
+        print(f"  {name}:")
+        if "pflogsumm" in medians:
+            print(f"    throughput vs pflogsumm: {medians['pflogsumm'] / wizard:.1f}x (target 5x)")
+        print(f"    time vs the bare loop: {wizard / medians['bare Python loop']:.2f}x "
+              "(target within 3x)")
 
 
 if __name__ == "__main__":

@@ -211,7 +211,7 @@ def test_the_json_keeps_its_documented_names(tmp_path):
     assert data["window_seconds"] == 60
     assert {"client", "service", "excepted", "connections", "connection_rate_peak",
             "concurrency_peak", "message_rate_peak", "recipient_rate_peak",
-            "auth_rate_peak"} <= set(data["clients"][0])
+            "auth_rate_peak"} <= set(next(data["clients"]))
     assert data["would_refuse"] == [{"parameter": "smtpd_client_connection_rate_limit",
                                      "client": "192.0.2.10", "service": "smtp", "times": 2}]
     assert data["suggestions"]["smtpd_client_connection_rate_limit"] == 10
@@ -287,7 +287,7 @@ def test_each_starttls_counts_as_a_new_tls_session(tmp_path):
                   (START + index + 1, f"postfix/smtpd[{index}]",
                    "disconnect from a[192.0.2.5] ehlo=2 starttls=1 quit=1 commands=4")]
     traffic, _ = read([write_log(tmp_path / "log", classic, sorted(lines), junk=False)])
-    assert traffic.to_json()["clients"][0]["tls_session_rate_peak"] == 3
+    assert next(traffic.to_json()["clients"])["tls_session_rate_peak"] == 3
     assert traffic.would_refuse({"smtpd_client_new_tls_session_rate_limit": 2}) == [
         {"parameter": "smtpd_client_new_tls_session_rate_limit", "client": "192.0.2.5",
          "service": "smtp", "times": 1}]

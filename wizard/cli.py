@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from . import resources
 from .errors import WizardError, WriteError
@@ -385,18 +385,22 @@ def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list
 
 
 def write_json(document: dict, stream) -> None:
-    """A document a person can read too: a key a line, and a list's items one a line. (json's
-    indent= takes its pure-Python encoder, ten times slower on 50,000 clients.)"""
+    """A key a line, each value by json's C encoder (indent= would take its pure-Python one,
+    ten times slower on 50,000 clients); an iterator's items a thousand at a time, so that
+    the document is never whole in memory."""
+    import itertools
     import json
-    stream.write("{\n")
     for number, (key, value) in enumerate(document.items()):
-        comma = "," if number < len(document) - 1 else ""
-        if isinstance(value, list) and value:
-            items = ",\n  ".join(json.dumps(item) for item in value)
-            stream.write(f" {json.dumps(key)}: [\n  {items}\n ]{comma}\n")
-        else:
-            stream.write(f" {json.dumps(key)}: {json.dumps(value)}{comma}\n")
-    stream.write("}\n")
+        stream.write(("{\n " if number == 0 else ",\n ") + json.dumps(key) + ": ")
+        if not isinstance(value, Iterator):
+            stream.write(json.dumps(value))
+            continue
+        separator = "["
+        while batch := list(itertools.islice(value, 1000)):
+            stream.write(separator + json.dumps(batch, check_circular=False)[1:-1])
+            separator = ", "
+        stream.write("]" if separator == ", " else "[]")
+    stream.write("\n}\n")
 
 
 def run_traffic(args: argparse.Namespace, out: Output) -> int:

@@ -15,25 +15,42 @@
 #define Py_LIMITED_API 0x030B0000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define RATES 5                 /* connection, message, recipient (with VRFY), auth, tls */
+#define CONCURRENCY RATES       /* the histogram after the rates' */
 #define MAX_LINE 8192
 #define CACHE_LIMIT 200000      /* entries in a lookup cache before it is cleared */
 #define MAX_REPEATS 100000      /* "message repeated N times": N is capped here */
-#define SMTP "smtp"
+
+/* A map from byte strings to indexes: open addressing, FNV-1a. Python's dict would do, but
+   each lookup would first build a bytes object, and that was half the time of a line. A slot
+   is one cache line, with the key in it when it is short (most are). */
+#define INLINE 40
+enum { EMPTY, LIVE, DELETED };
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t value;
+    uint32_t len, state;
+    union { char bytes[INLINE]; char *pointer; } key;
+} Slot;
+typedef struct { Slot *slots; size_t size, live, used; } Map;   /* used: live and deleted */
+
+/* How often each value was seen, as (value, times) pairs: a client has few distinct ones. */
+typedef struct { uint32_t *pairs; uint32_t used, size; } Histogram;
 
 typedef struct {
     PyObject *service, *network;     /* str, str */
-    PyObject *index;                 /* int: this client's place, as the dicts hold it */
+    PyObject *refusals;              /* parameter -> times, as logged; NULL for none */
     long long start;                 /* the current window's start; -1 before the first */
     long long largest;               /* the largest message accepted */
+    long long seen;                  /* when it was last looked up (a tick, not a time) */
     long connections, open;
     long counts[RATES];              /* in the current window */
-    long peaks[RATES + 1];           /* per window; the last is concurrency */
-    PyObject *windows[RATES];        /* events in a window -> how many windows, or NULL */
-    PyObject *concurrency;           /* sessions open at a connect -> times, or NULL */
-    PyObject *refusals;              /* parameter -> times, as logged, or NULL */
+    long peaks[RATES + 1];           /* the most in one window; the last: open at once */
+    Histogram histograms[RATES + 1]; /* events in a window -> windows; open at a connect */
+    Py_ssize_t same_network;         /* the next client with this network, or -1 */
 } Client;
 
 typedef struct {
@@ -41,17 +58,17 @@ typedef struct {
     long long unit;
     PyObject *service_of, *network_of;   /* callables: syslog name -> service, address -> net */
     PyObject *warnings;                  /* bytes (what a limit warning says) -> parameter */
-    PyObject *counted;                   /* bytes: " mail=", " rcpt=", " auth=", " vrfy=",
-                                            " starttls=" */
+    char counted[5][16];                 /* "mail", "rcpt", "auth", "vrfy", "starttls" */
+    size_t counted_len[5];
+    PyObject *services;                  /* syslog name (bytes) -> service (a cache) */
     Client *clients;
     Py_ssize_t count, capacity;
-    PyObject *by_key;        /* (service, network) -> index */
-    PyObject *by_raw;        /* b"syslog name\0address" -> index (a cache) */
-    PyObject *by_network;    /* network -> the index of the last client seen there */
-    PyObject *services;      /* syslog name (bytes) -> service (a cache) */
-    PyObject *sessions;      /* b"program[pid]: " -> index of the session's client */
-    PyObject *queue;         /* queue id (bytes) -> b"syslog name\0address" */
-    long long since, first, last;
+    Map by_key;          /* "service\0network" -> client */
+    Map networks;        /* network -> its newest client (the rest by same_network) */
+    Map by_raw;          /* "syslog name\0address", as logged -> client (a cache) */
+    Map sessions;        /* "program[pid]: " -> the client of the session open there */
+    Map queue;           /* queue id -> the client that sent it */
+    long long tick, since, first, last;
     int has_since, has_first;
     int year, dated_year, dated_month, last_month;
     long long lines, postfix, skipped;
@@ -67,9 +84,8 @@ static Text slice(Text t, Py_ssize_t from, Py_ssize_t to)
     return s;
 }
 
-static Py_ssize_t find(Text t, const char *what, Py_ssize_t from)
+static Py_ssize_t find_n(Text t, const char *what, Py_ssize_t n, Py_ssize_t from)
 {
-    Py_ssize_t n = (Py_ssize_t)strlen(what);
     for (Py_ssize_t i = from; i + n <= t.len; i++) {
         const char *hit = memchr(t.at + i, what[0], (size_t)(t.len - n - i + 1));
         if (hit == NULL)
@@ -81,6 +97,13 @@ static Py_ssize_t find(Text t, const char *what, Py_ssize_t from)
     return -1;
 }
 
+/* Literal strings only: their length is known when compiled. */
+#define find(t, what, from) find_n((t), (what), (Py_ssize_t)sizeof(what) - 1, (from))
+#define starts(t, what) ((size_t)(t).len >= sizeof(what) - 1 && \
+                         memcmp((t).at, (what), sizeof(what) - 1) == 0)
+#define ends(t, what) ((size_t)(t).len >= sizeof(what) - 1 && \
+                       memcmp((t).at + (t).len - (sizeof(what) - 1), (what), sizeof(what) - 1) == 0)
+
 static Py_ssize_t rfind(Text t, const char *what)
 {
     Py_ssize_t n = (Py_ssize_t)strlen(what);
@@ -88,18 +111,6 @@ static Py_ssize_t rfind(Text t, const char *what)
         if (memcmp(t.at + i, what, (size_t)n) == 0)
             return i;
     return -1;
-}
-
-static int starts(Text t, const char *what)
-{
-    size_t n = strlen(what);
-    return (size_t)t.len >= n && memcmp(t.at, what, n) == 0;
-}
-
-static int ends(Text t, const char *what)
-{
-    size_t n = strlen(what);
-    return (size_t)t.len >= n && memcmp(t.at + t.len - n, what, n) == 0;
 }
 
 static int digit(char c) { return c >= '0' && c <= '9'; }
@@ -131,19 +142,33 @@ static long long number(Text t)
     return n;
 }
 
-/* ` mail=1 rcpt=0/1 ` -> the total T of `name=S/T` (or of `name=T`); 0 when absent. */
-static long total(Text stats, const char *name)
+/* " ehlo=1 mail=1 rcpt=0/1 ..." -> the total T of each `name=S/T` (or `name=T`) named in
+   `names`, the first of each; 0 when absent. */
+static void totals(Text stats, const char names[5][16], const size_t lengths[5], long found[5])
 {
-    Py_ssize_t at = find(stats, name, 0);
-    if (at < 0)
-        return 0;
-    at += (Py_ssize_t)strlen(name);
-    Py_ssize_t end = find(stats, " ", at), slash = at - 1;
-    for (Py_ssize_t i = at; i < end; i++)
-        if (stats.at[i] == '/')
-            slash = i;
-    long long n = number(slice(stats, slash + 1, end));
-    return n < 0 ? 0 : (long)(n > 1000000000 ? 1000000000 : n);
+    int set[5] = {0};
+    memset(found, 0, 5 * sizeof(long));
+    for (Py_ssize_t i = 0; i < stats.len; i++) {
+        if (stats.at[i] != ' ')
+            continue;
+        Py_ssize_t start = i + 1, equals = -1, slash = -1, end = start;
+        for (; end < stats.len && stats.at[end] != ' '; end++) {
+            if (stats.at[end] == '=' && equals < 0)
+                equals = end;
+            else if (stats.at[end] == '/')
+                slash = end;
+        }
+        for (int k = 0; equals > start && k < 5; k++) {
+            size_t n = lengths[k];
+            if (!set[k] && (size_t)(equals - start) == n && stats.at[start] == names[k][0] &&
+                memcmp(stats.at + start, names[k], n) == 0) {
+                long long value = number(slice(stats, (slash > equals ? slash : equals) + 1, end));
+                found[k] = value < 0 ? 0 : (long)(value > 1000000000 ? 1000000000 : value);
+                set[k] = 1;
+            }
+        }
+        i = end - 1;
+    }
 }
 
 static PyObject *as_str(Text t) { return PyUnicode_DecodeUTF8(t.at, t.len, "replace"); }
@@ -302,22 +327,150 @@ static int when(Scanner *s, const Header *h, long long *out)
     return 1;
 }
 
+/* Maps --------------------------------------------------------------------------------------*/
+
+static uint64_t hash_of(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static const char *key_of(const Slot *slot)
+{
+    return slot->len <= INLINE ? slot->key.bytes : slot->key.pointer;
+}
+
+/* The slot holding `key`, or the empty slot where it would go. */
+static Slot *probe(const Map *m, Text key, uint64_t hash)
+{
+    size_t mask = m->size - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        Slot *slot = &m->slots[i];
+        if (slot->state == EMPTY)
+            return slot;
+        if (slot->state == LIVE && slot->hash == hash && slot->len == (size_t)key.len &&
+            memcmp(key_of(slot), key.at, slot->len) == 0)
+            return slot;
+    }
+}
+
+static int map_get(const Map *m, Text key, Py_ssize_t *value)
+{
+    if (m->size == 0)
+        return 0;
+    Slot *slot = probe(m, key, hash_of(key.at, (size_t)key.len));
+    if (slot->state == EMPTY)
+        return 0;
+    *value = slot->value;
+    return 1;
+}
+
+static void forget(Slot *slot)
+{
+    if (slot->state == LIVE && slot->len > INLINE)
+        PyMem_Free(slot->key.pointer);
+}
+
+static int map_resize(Map *m)
+{
+    size_t size = m->size < 64 ? 64 : (m->live * 4 > m->size ? m->size * 2 : m->size);
+    Slot *old = m->slots, *slots = PyMem_Calloc(size, sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Map grown = {slots, size, 0, 0};
+    for (size_t i = 0; i < m->size; i++)
+        if (old[i].state == LIVE) {
+            *probe(&grown, (Text){key_of(&old[i]), (Py_ssize_t)old[i].len}, old[i].hash) = old[i];
+            grown.live++, grown.used++;
+        }
+    PyMem_Free(old);
+    *m = grown;
+    return 0;
+}
+
+static int map_put(Map *m, Text key, Py_ssize_t value)
+{
+    if ((m->used + 1) * 2 > m->size && map_resize(m) < 0)     /* at most half full */
+        return -1;
+    uint64_t hash = hash_of(key.at, (size_t)key.len);
+    Slot *slot = probe(m, key, hash);
+    if (slot->state == EMPTY) {
+        char *to = slot->key.bytes;
+        if (key.len > INLINE && (to = slot->key.pointer = PyMem_Malloc((size_t)key.len)) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(to, key.at, (size_t)key.len);
+        slot->len = (uint32_t)key.len, slot->hash = hash, slot->state = LIVE;
+        m->live++, m->used++;
+    }
+    slot->value = value;
+    return 0;
+}
+
+static void map_delete(Map *m, Text key)
+{
+    if (m->size == 0)
+        return;
+    Slot *slot = probe(m, key, hash_of(key.at, (size_t)key.len));
+    if (slot->state == LIVE) {
+        forget(slot);
+        slot->state = DELETED;
+        m->live--;
+    }
+}
+
+static void map_free(Map *m)
+{
+    for (size_t i = 0; i < m->size; i++)
+        forget(&m->slots[i]);
+    PyMem_Free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* A cache is emptied when it grows past CACHE_LIMIT: it holds lookups, not the log. */
+static int cache_put(Map *m, Text key, Py_ssize_t value)
+{
+    if (m->live > CACHE_LIMIT)
+        map_free(m);
+    return map_put(m, key, value);
+}
+
+/* Two strings as one key, "a\0b", in `buffer` (of 2 * MAX_LINE + 2 bytes). */
+static Text pair(char *buffer, Text a, Text b)
+{
+    memcpy(buffer, a.at, (size_t)a.len);
+    buffer[a.len] = '\0';
+    memcpy(buffer + a.len + 1, b.at, (size_t)b.len);
+    return (Text){buffer, a.len + 1 + b.len};
+}
+
 /* Clients and anvil's counting -----------------------------------------------------------------*/
 
-static int bump(PyObject **dict, long key, long by)
+static int tally(Histogram *h, long value)
 {
-    if (*dict == NULL && (*dict = PyDict_New()) == NULL)
-        return -1;
-    PyObject *k = PyLong_FromLong(key);
-    if (k == NULL)
-        return -1;
-    PyObject *old = PyDict_GetItemWithError(*dict, k);
-    long now = (old ? PyLong_AsLong(old) : 0) + by;
-    PyObject *v = PyLong_FromLong(now);
-    int rc = v == NULL ? -1 : PyDict_SetItem(*dict, k, v);
-    Py_DECREF(k);
-    Py_XDECREF(v);
-    return rc;
+    uint32_t v = value > (long)UINT32_MAX ? UINT32_MAX : (uint32_t)value;
+    for (uint32_t i = 0; i < h->used; i++)
+        if (h->pairs[2 * i] == v) {
+            h->pairs[2 * i + 1]++;
+            return 0;
+        }
+    if (h->used == h->size) {
+        uint32_t size = h->size ? 2 * h->size : 2;
+        uint32_t *pairs = PyMem_Realloc(h->pairs, 2 * size * sizeof(uint32_t));
+        if (pairs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        h->pairs = pairs, h->size = size;
+    }
+    h->pairs[2 * h->used] = v, h->pairs[2 * h->used + 1] = 1;
+    h->used++;
+    return 0;
 }
 
 static int close_window(Client *c)
@@ -326,7 +479,7 @@ static int close_window(Client *c)
         long n = c->counts[kind];
         if (n == 0)
             continue;
-        if (bump(&c->windows[kind], n, 1) < 0)
+        if (tally(&c->histograms[kind], n) < 0)
             return -1;
         if (n > c->peaks[kind])
             c->peaks[kind] = n;
@@ -347,57 +500,57 @@ static int count(Scanner *s, Client *c, long long now, int kind, long n)
     return 0;
 }
 
-static Client *at(Scanner *s, PyObject *index)
+static Text utf8(PyObject *text)
 {
-    return &s->clients[PyLong_AsSsize_t(index)];
+    Py_ssize_t len = 0;
+    const char *at = PyUnicode_AsUTF8AndSize(text, &len);
+    return (Text){at, at ? len : -1};
 }
 
-static int cache(PyObject *dict, PyObject *key, PyObject *value)
+static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, Text key)
 {
-    if (PyDict_Size(dict) > CACHE_LIMIT)
-        PyDict_Clear(dict);
-    return PyDict_SetItem(dict, key, value);
+    if (s->count == s->capacity) {
+        Py_ssize_t more = s->capacity ? 2 * s->capacity : 1024;
+        Client *grown = PyMem_Realloc(s->clients, (size_t)more * sizeof(Client));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->clients = grown, s->capacity = more;
+    }
+    Py_ssize_t index = s->count;
+    Client *c = &s->clients[index];
+    memset(c, 0, sizeof *c);
+    c->start = -1, c->same_network = -1;
+    Text net = utf8(network);
+    if (net.len < 0 || map_put(&s->by_key, key, index) < 0)
+        return -1;
+    map_get(&s->networks, net, &c->same_network);
+    if (map_put(&s->networks, net, index) < 0)
+        return -1;
+    c->service = Py_NewRef(service), c->network = Py_NewRef(network);
+    s->count++;
+    return index;
 }
 
-/* The client anvil counts for (service, address): created when new. Borrowed index. */
-static PyObject *client(Scanner *s, PyObject *service, PyObject *address)
+/* The client anvil counts for (service, address): created when new; -1 on an error. */
+static Py_ssize_t client(Scanner *s, PyObject *service, PyObject *address)
 {
+    static char buffer[2 * MAX_LINE + 2];
     PyObject *network = PyObject_CallFunctionObjArgs(s->network_of, address, NULL);
     if (network == NULL)
-        return NULL;
-    PyObject *key = PyTuple_Pack(2, service, network), *index = NULL;
-    if (key == NULL)
-        goto done;
-    index = PyDict_GetItemWithError(s->by_key, key);
-    if (index == NULL && !PyErr_Occurred()) {
-        if (s->count == s->capacity) {
-            Py_ssize_t more = s->capacity ? 2 * s->capacity : 1024;
-            Client *grown = PyMem_Realloc(s->clients, (size_t)more * sizeof(Client));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            s->clients = grown, s->capacity = more;
-        }
-        Client *c = &s->clients[s->count];
-        memset(c, 0, sizeof *c);
-        c->start = -1;
-        c->index = PyLong_FromSsize_t(s->count);
-        if (c->index == NULL || PyDict_SetItem(s->by_key, key, c->index) < 0) {
-            Py_XDECREF(c->index);
-            goto done;
-        }
-        Py_INCREF(service);
-        Py_INCREF(network);
-        c->service = service, c->network = network;
-        index = c->index;
-        s->count++;
-    }
-    if (index != NULL && PyDict_SetItem(s->by_network, network, index) < 0)
-        index = NULL;
-done:
-    Py_XDECREF(key);
+        return -1;
+    Text name = utf8(service), net = utf8(network);
+    Py_ssize_t index = -1;
+    if (name.len >= 0 && net.len >= 0 && name.len + net.len <= 2 * MAX_LINE) {
+        Text key = pair(buffer, name, net);
+        if (!map_get(&s->by_key, key, &index))
+            index = new_client(s, service, network, key);
+    } else if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "a service or network name too long");
     Py_DECREF(network);
+    if (index >= 0)
+        s->clients[index].seen = ++s->tick;
     return index;
 }
 
@@ -420,50 +573,37 @@ static PyObject *service(Scanner *s, Text name)
     return found;
 }
 
-/* `raw` is b"syslog name\0address", as the line gave them. Borrowed index. */
-static PyObject *client_raw(Scanner *s, PyObject *raw)
+/* The client of a syslog name (postfix/submission) and an address, as the line gave them. */
+static Py_ssize_t client_named(Scanner *s, Text name, Text address)
 {
-    PyObject *index = PyDict_GetItemWithError(s->by_raw, raw);
-    if (index != NULL) {
-        Client *c = at(s, index);
-        return PyDict_SetItem(s->by_network, c->network, index) < 0 ? NULL : index;
+    static char buffer[2 * MAX_LINE + 2];
+    Text key = pair(buffer, name, address);
+    Py_ssize_t index;
+    if (map_get(&s->by_raw, key, &index)) {
+        s->clients[index].seen = ++s->tick;
+        return index;
     }
-    if (PyErr_Occurred())
-        return NULL;
-    char *bytes;
-    Py_ssize_t len;
-    if (PyBytes_AsStringAndSize(raw, &bytes, &len) < 0)
-        return NULL;
-    Py_ssize_t zero = (Py_ssize_t)strlen(bytes);
-    Text whole = {bytes, len};
-    PyObject *name = service(s, slice(whole, 0, zero));
-    PyObject *address = name ? as_str(slice(whole, zero + 1, len)) : NULL;
-    index = address ? client(s, name, address) : NULL;
-    Py_XDECREF(name);
-    Py_XDECREF(address);
-    if (index != NULL && cache(s->by_raw, raw, index) < 0)
-        return NULL;
+    PyObject *named = service(s, name);
+    PyObject *text = named ? as_str(address) : NULL;
+    index = text ? client(s, named, text) : -1;
+    Py_XDECREF(named);
+    Py_XDECREF(text);
+    if (index >= 0 && cache_put(&s->by_raw, key, index) < 0)
+        return -1;
     return index;
 }
 
-static PyObject *raw_key(Text name, Text address)
+/* The client last seen at a network, or -1. */
+static Py_ssize_t last_at(Scanner *s, PyObject *network)
 {
-    PyObject *raw = PyBytes_FromStringAndSize(NULL, name.len + 1 + address.len);
-    if (raw == NULL)
-        return NULL;
-    char *p = PyBytes_AsString(raw);
-    memcpy(p, name.at, (size_t)name.len);
-    p[name.len] = '\0';
-    memcpy(p + name.len + 1, address.at, (size_t)address.len);
-    return raw;
-}
-
-static PyObject *client_named(Scanner *s, Text name, Text address)
-{
-    PyObject *raw = raw_key(name, address);
-    PyObject *index = raw ? client_raw(s, raw) : NULL;
-    Py_XDECREF(raw);
-    return index;
+    Text net = utf8(network);
+    Py_ssize_t index, found = -1;
+    if (net.len < 0 || !map_get(&s->networks, net, &index))
+        return -1;
+    for (; index >= 0; index = s->clients[index].same_network)
+        if (found < 0 || s->clients[index].seen > s->clients[found].seen)
+            found = index;
+    return found;
 }
 
 /* What smtpd and qmgr said ---------------------------------------------------------------------*/
@@ -478,14 +618,6 @@ static Text syslog_name(Text program)
     return slice(program, 0, rfind(program, "/"));
 }
 
-static int seen(Scanner *s, long long now)
-{
-    if (!s->has_first)
-        s->first = now, s->has_first = 1;
-    s->last = now;
-    return 0;
-}
-
 static int connected(Scanner *s, const Said *l)
 {
     Text address = client_address(l->message);
@@ -493,67 +625,51 @@ static int connected(Scanner *s, const Said *l)
         s->skipped++;
         return 0;
     }
-    seen(s, l->now);
-    PyObject *session = as_bytes(l->session);
-    if (session == NULL)
+    if (!s->has_first)
+        s->first = l->now, s->has_first = 1;
+    s->last = l->now;
+    Py_ssize_t index;
+    if (map_get(&s->sessions, l->session, &index)) {   /* its disconnect line is missing */
+        Client *earlier = &s->clients[index];
+        earlier->open = earlier->open > 0 ? earlier->open - 1 : 0;
+    }
+    if ((index = client_named(s, syslog_name(l->program), address)) < 0)
         return -1;
-    PyObject *earlier = PyDict_GetItemWithError(s->sessions, session);
-    if (earlier != NULL) {                       /* its disconnect line is missing */
-        Client *c = at(s, earlier);
-        c->open = c->open > 0 ? c->open - 1 : 0;
-    }
-    PyObject *index = PyErr_Occurred() ? NULL : client_named(s, syslog_name(l->program), address);
-    int rc = -1;
-    if (index != NULL) {
-        Client *c = at(s, index);
-        c->connections++;
-        if (count(s, c, l->now, 0, 1) == 0) {
-            c->open++;
-            if (c->open > c->peaks[RATES])
-                c->peaks[RATES] = c->open;
-            if (bump(&c->concurrency, c->open, 1) == 0)
-                rc = PyDict_SetItem(s->sessions, session, index);
-        }
-    }
-    Py_DECREF(session);
-    return rc;
+    Client *c = &s->clients[index];
+    c->connections++;
+    if (count(s, c, l->now, 0, 1) < 0)
+        return -1;
+    c->open++;
+    if (c->open > c->peaks[CONCURRENCY])
+        c->peaks[CONCURRENCY] = c->open;
+    if (tally(&c->histograms[CONCURRENCY], c->open) < 0)
+        return -1;
+    return map_put(&s->sessions, l->session, index);
 }
 
 static int disconnected(Scanner *s, const Said *l)
 {
     s->last = l->now;
-    PyObject *session = as_bytes(l->session);
-    if (session == NULL)
-        return -1;
-    PyObject *index = PyDict_GetItemWithError(s->sessions, session);
-    int rc = PyErr_Occurred() ? -1 : 0;
-    if (index != NULL) {                         /* else its connect came before the log */
-        Client *c = at(s, index);
-        c->open = c->open > 0 ? c->open - 1 : 0;
-        Text message = l->message;
-        Text stats = slice(message, find(message, "]", 0) + 1, message.len);
-        char padded[MAX_LINE + 2];
-        memcpy(padded, stats.at, (size_t)stats.len);
-        padded[stats.len] = ' ';
-        Text counters = {padded, stats.len + 1};
-        long totals[5];
-        for (int i = 0; i < 5; i++) {
-            const char *name = PyBytes_AsString(PyTuple_GetItem(s->counted, i));
-            totals[i] = total(counters, name);
-        }
-        long events[RATES] = {0, totals[0], totals[1] + totals[3], totals[2], totals[4]};
-        for (int kind = 1; kind < RATES && rc == 0; kind++)
-            if (events[kind])
-                rc = count(s, c, l->now, kind, events[kind]);
-        if (rc == 0)
-            rc = PyDict_DelItem(s->sessions, session);
-    }
-    Py_DECREF(session);
-    return rc;
+    Py_ssize_t index;
+    if (!map_get(&s->sessions, l->session, &index))
+        return 0;                                /* its connect came before the log */
+    map_delete(&s->sessions, l->session);
+    Client *c = &s->clients[index];
+    c->open = c->open > 0 ? c->open - 1 : 0;
+    Text message = l->message;
+    long found[5];
+    totals(slice(message, find(message, "]", 0) + 1, message.len), s->counted, s->counted_len,
+           found);
+    long events[RATES] = {0, found[0], found[1] + found[3], found[2], found[4]};
+    for (int kind = 1; kind < RATES; kind++)
+        if (events[kind] && count(s, c, l->now, kind, events[kind]) < 0)
+            return -1;
+    return 0;
 }
 
 /* "Connection rate limit exceeded: 31 from name[addr] for service smtp". The warning names
-   master.cf's service, which the syslog name may not show. */
+   master.cf's service, which the syslog name may not show: the client is the one of that
+   service and network, else the last seen at the network, else a new one. */
 static int warned(Scanner *s, Text text)
 {
     Py_ssize_t colon = find(text, ": ", 0);
@@ -576,35 +692,31 @@ static int warned(Scanner *s, Text text)
             ;
         named = slice(rest, i, j);
     }
+    static char buffer[2 * MAX_LINE + 2];
     PyObject *address = as_str(client_address(rest));
-    PyObject *name = as_str(named);
     PyObject *network = address ? PyObject_CallFunctionObjArgs(s->network_of, address, NULL) : NULL;
-    PyObject *key2 = name && network ? PyTuple_Pack(2, name, network) : NULL;
-    PyObject *index = key2 ? PyDict_GetItemWithError(s->by_key, key2) : NULL;
-    if (index == NULL && network != NULL && !PyErr_Occurred())
-        index = PyDict_GetItemWithError(s->by_network, network);
-    if (index == NULL && network != NULL && !PyErr_Occurred()) {
-        PyObject *fallback = named.len ? name : PyUnicode_FromString(SMTP);
-        index = fallback ? client(s, fallback, address) : NULL;
-        if (fallback != name)
-            Py_XDECREF(fallback);
+    Text net = network ? utf8(network) : (Text){NULL, -1};
+    Py_ssize_t index = -1;
+    if (net.len >= 0 && !map_get(&s->by_key, pair(buffer, named, net), &index))
+        index = last_at(s, network);
+    if (index < 0 && net.len >= 0) {
+        PyObject *fallback = as_str(named.len ? named : (Text){"smtp", 4});
+        index = fallback ? client(s, fallback, address) : -1;
+        Py_XDECREF(fallback);
     }
     int rc = -1;
-    if (index != NULL) {
-        Client *c = at(s, index);
+    if (index >= 0) {
+        Client *c = &s->clients[index];
         if (c->refusals == NULL)
             c->refusals = PyDict_New();
-        if (c->refusals != NULL) {
-            PyObject *old = PyDict_GetItemWithError(c->refusals, parameter);
-            PyObject *now = PyLong_FromLong((old ? PyLong_AsLong(old) : 0) + 1);
-            rc = now ? PyDict_SetItem(c->refusals, parameter, now) : -1;
-            Py_XDECREF(now);
-        }
+        PyObject *old = c->refusals ? PyDict_GetItemWithError(c->refusals, parameter) : NULL;
+        PyObject *now = c->refusals && !PyErr_Occurred() ?
+            PyLong_FromLong((old ? PyLong_AsLong(old) : 0) + 1) : NULL;
+        rc = now ? PyDict_SetItem(c->refusals, parameter, now) : -1;
+        Py_XDECREF(now);
     }
     Py_XDECREF(address);
-    Py_XDECREF(name);
     Py_XDECREF(network);
-    Py_XDECREF(key2);
     return rc;
 }
 
@@ -620,13 +732,9 @@ static int smtpd(Scanner *s, const Said *l)
     Py_ssize_t client_at = find(m, ": client=", 0);
     if (client_at < 0)
         return 0;
-    PyObject *queue_id = as_bytes(slice(m, 0, client_at));
-    PyObject *raw = queue_id ? raw_key(syslog_name(l->program),
-                                       client_address(slice(m, client_at + 9, m.len))) : NULL;
-    int rc = raw ? cache(s->queue, queue_id, raw) : -1;
-    Py_XDECREF(queue_id);
-    Py_XDECREF(raw);
-    return rc;
+    Text address = client_address(slice(m, client_at + 9, m.len));
+    Py_ssize_t index = client_named(s, syslog_name(l->program), address);
+    return index < 0 ? -1 : cache_put(&s->queue, slice(m, 0, client_at), index);
 }
 
 static int qmgr(Scanner *s, const Said *l)
@@ -634,33 +742,20 @@ static int qmgr(Scanner *s, const Said *l)
     Text m = l->message;
     if (find(m, ", size=", 0) < 0)
         return 0;
-    Py_ssize_t from = find(m, ": from=", 0);
+    Py_ssize_t from = find(m, ": from=", 0), index;
     Text queue_id = from < 0 ? m : slice(m, 0, from);
+    if (!map_get(&s->queue, queue_id, &index))
+        return 0;
+    map_delete(&s->queue, queue_id);
     Text rest = from < 0 ? slice(m, m.len, m.len) : slice(m, from + 7, m.len);
-    PyObject *key = as_bytes(queue_id);
-    if (key == NULL)
-        return -1;
-    PyObject *raw = PyDict_GetItemWithError(s->queue, key);
-    int rc = 0;
-    if (raw != NULL) {
-        Py_INCREF(raw);
-        rc = PyDict_DelItem(s->queue, key);
-        Py_ssize_t size_at = find(rest, ", size=", 0);
-        Text size = size_at < 0 ? slice(rest, 0, 0) : slice(rest, size_at + 7, rest.len);
-        Py_ssize_t comma = find(size, ",", 0);
-        long long bytes = number(comma < 0 ? size : slice(size, 0, comma));
-        if (rc == 0 && bytes >= 0) {
-            PyObject *index = client_raw(s, raw);
-            if (index == NULL)
-                rc = -1;
-            else if (bytes > at(s, index)->largest)
-                at(s, index)->largest = bytes;
-        }
-        Py_DECREF(raw);
-    } else if (PyErr_Occurred())
-        rc = -1;
-    Py_DECREF(key);
-    return rc;
+    Py_ssize_t size_at = find(rest, ", size=", 0);
+    Text size = size_at < 0 ? slice(rest, 0, 0) : slice(rest, size_at + 7, rest.len);
+    Py_ssize_t comma = find(size, ",", 0);
+    long long bytes = number(comma < 0 ? size : slice(size, 0, comma));
+    Client *c = &s->clients[index];
+    if (bytes > c->largest)
+        c->largest = bytes;
+    return 0;
 }
 
 /* "message repeated 3 times: [ text]" -> 3 and text; else 1 and the message. */
@@ -733,11 +828,19 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "counted: five names");
         return -1;
     }
+    for (Py_ssize_t i = 0; i < 5; i++) {
+        Text name = utf8(PyTuple_GetItem(counted, i));
+        if (name.len < 0 || name.len >= 16) {
+            PyErr_SetString(PyExc_ValueError, "counted: names of 1 to 15 bytes");
+            return -1;
+        }
+        memcpy(s->counted[i], name.at, (size_t)name.len);
+        s->counted[i][name.len] = '\0';
+        s->counted_len[i] = (size_t)name.len;
+    }
     Py_INCREF(s->service_of);
     Py_INCREF(s->network_of);
-    s->warnings = PyDict_New();
-    s->counted = PyTuple_New(5);
-    if (s->warnings == NULL || s->counted == NULL)
+    if ((s->warnings = PyDict_New()) == NULL || (s->services = PyDict_New()) == NULL)
         return -1;
     PyObject *what, *parameter;
     Py_ssize_t pos = 0;
@@ -749,17 +852,6 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs)
         }
         Py_DECREF(key);
     }
-    for (Py_ssize_t i = 0; i < 5; i++) {
-        PyObject *name = PyUnicode_FromFormat(" %U=", PyTuple_GetItem(counted, i));
-        PyObject *bytes = name ? PyUnicode_AsUTF8String(name) : NULL;
-        Py_XDECREF(name);
-        if (bytes == NULL || PyTuple_SetItem(s->counted, i, bytes) < 0)
-            return -1;
-    }
-    s->by_key = PyDict_New(), s->by_raw = PyDict_New(), s->by_network = PyDict_New();
-    s->services = PyDict_New(), s->sessions = PyDict_New(), s->queue = PyDict_New();
-    if (!s->by_key || !s->by_raw || !s->by_network || !s->services || !s->sessions || !s->queue)
-        return -1;
     return 0;
 }
 
@@ -767,16 +859,15 @@ static void Scanner_dealloc(Scanner *s)
 {
     for (Py_ssize_t i = 0; i < s->count; i++) {
         Client *c = &s->clients[i];
-        Py_XDECREF(c->service), Py_XDECREF(c->network), Py_XDECREF(c->index);
-        for (int k = 0; k < RATES; k++)
-            Py_XDECREF(c->windows[k]);
-        Py_XDECREF(c->concurrency), Py_XDECREF(c->refusals);
+        Py_XDECREF(c->service), Py_XDECREF(c->network), Py_XDECREF(c->refusals);
+        for (int k = 0; k <= RATES; k++)
+            PyMem_Free(c->histograms[k].pairs);
     }
     PyMem_Free(s->clients);
+    map_free(&s->by_key), map_free(&s->networks), map_free(&s->by_raw);
+    map_free(&s->sessions), map_free(&s->queue);
     Py_XDECREF(s->service_of), Py_XDECREF(s->network_of), Py_XDECREF(s->warnings);
-    Py_XDECREF(s->counted), Py_XDECREF(s->by_key), Py_XDECREF(s->by_raw);
-    Py_XDECREF(s->by_network), Py_XDECREF(s->services), Py_XDECREF(s->sessions);
-    Py_XDECREF(s->queue);
+    Py_XDECREF(s->services);
     PyTypeObject *type = Py_TYPE((PyObject *)s);
     freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     tp_free(s);
@@ -806,8 +897,8 @@ static PyObject *Scanner_feed(Scanner *s, PyObject *data)
 }
 
 /* Closes every window and gives each client as a tuple: service, network, connections, largest
-   message, peaks (connection, message, recipient, auth, tls, concurrency), window histograms
-   (one dict per rate, None for none), concurrency histogram, refusals (dict or None). */
+   message, peaks (connection, message, recipient, auth, tls, concurrency), refusals (a dict or
+   None), and its number for `histogram`. */
 static PyObject *Scanner_clients(Scanner *s, PyObject *unused)
 {
     PyObject *found = PyList_New(s->count);
@@ -815,19 +906,14 @@ static PyObject *Scanner_clients(Scanner *s, PyObject *unused)
         Client *c = &s->clients[i];
         if (close_window(c) < 0)
             goto failed;
-        PyObject *peaks = PyTuple_New(RATES + 1), *windows = PyTuple_New(RATES);
-        for (int k = 0; peaks && windows && k <= RATES; k++) {
+        PyObject *peaks = PyTuple_New(RATES + 1);
+        for (int k = 0; peaks && k <= RATES; k++)
             PyTuple_SetItem(peaks, k, PyLong_FromLong(c->peaks[k]));
-            if (k < RATES)
-                PyTuple_SetItem(windows, k, Py_NewRef(c->windows[k] ? c->windows[k] : Py_None));
-        }
-        PyObject *item = peaks && windows ? Py_BuildValue(
-            "(OOlLOOOO)", c->service, c->network, c->connections, c->largest, peaks, windows,
-            c->concurrency ? c->concurrency : Py_None, c->refusals ? c->refusals : Py_None)
-            : NULL;
+        PyObject *item = peaks && !PyErr_Occurred() ? Py_BuildValue(
+            "(OOlLOOn)", c->service, c->network, c->connections, c->largest, peaks,
+            c->refusals ? c->refusals : Py_None, i) : NULL;
         Py_XDECREF(peaks);
-        Py_XDECREF(windows);
-        if (item == NULL || PyErr_Occurred())
+        if (item == NULL)
             goto failed;
         PyList_SetItem(found, i, item);
     }
@@ -835,6 +921,31 @@ static PyObject *Scanner_clients(Scanner *s, PyObject *unused)
 failed:
     Py_XDECREF(found);
     return NULL;
+}
+
+/* One client's histogram, as a dict: kind 0-4 the rates' windows (events -> windows), 5 the
+   sessions open at its connects (open -> times). */
+static PyObject *Scanner_histogram(Scanner *s, PyObject *args)
+{
+    Py_ssize_t index;
+    int kind;
+    if (!PyArg_ParseTuple(args, "ni", &index, &kind))
+        return NULL;
+    if (index < 0 || index >= s->count || kind < 0 || kind > RATES) {
+        PyErr_SetString(PyExc_IndexError, "no such client or histogram");
+        return NULL;
+    }
+    Histogram *h = &s->clients[index].histograms[kind];
+    PyObject *found = PyDict_New();
+    for (uint32_t i = 0; found && i < h->used; i++) {
+        PyObject *value = PyLong_FromUnsignedLong(h->pairs[2 * i]);
+        PyObject *times = PyLong_FromUnsignedLong(h->pairs[2 * i + 1]);
+        if (value == NULL || times == NULL || PyDict_SetItem(found, value, times) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(value);
+        Py_XDECREF(times);
+    }
+    return found;
 }
 
 static PyObject *Scanner_date(Scanner *s, PyObject *args)
@@ -875,6 +986,7 @@ static PyObject *Scanner_set_year(Scanner *s, PyObject *arg)
 static PyMethodDef Scanner_methods[] = {
     {"feed", (PyCFunction)Scanner_feed, METH_O, "Read the lines in a bytes-like object."},
     {"clients", (PyCFunction)Scanner_clients, METH_NOARGS, "Close every window; the clients."},
+    {"histogram", (PyCFunction)Scanner_histogram, METH_VARARGS, "One client's histogram."},
     {"date", (PyCFunction)Scanner_date, METH_VARARGS, "The first file's (year, month)."},
     {"figures", (PyCFunction)Scanner_figures, METH_NOARGS, "Lines read, skipped; first, last."},
     {"set_since", (PyCFunction)Scanner_set_since, METH_O, "Pass over lines before this time."},

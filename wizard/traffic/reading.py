@@ -100,19 +100,26 @@ class LineReader:
                                       for line in batch).encode("utf-8", "surrogateescape"))
 
     def read_binary(self, stream: IO[bytes], report: Callable[[], None] | None = None) -> None:
-        """A file's bytes, a megabyte at a time; a line cut by a chunk's end waits for the next."""
-        rest = b""
-        while chunk := stream.read(CHUNK):
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                rest += chunk
-                continue
-            self.scanner.feed(rest + chunk[:cut] if rest else memoryview(chunk)[:cut])
-            rest = chunk[cut:]
+        """A file's bytes, a megabyte at a time into one buffer (a new bytes object for each
+        would cost page faults); a line cut by the buffer's end is moved to its start."""
+        buffer, kept = bytearray(CHUNK), 0
+        while True:
+            with memoryview(buffer) as view:
+                got = stream.readinto(view[kept:])
+                if not got:
+                    break
+                end = kept + got
+                last = buffer.rfind(b"\n", 0, end) + 1
+                if last:
+                    self.scanner.feed(view[:last])
+                    view[:end - last] = view[last:end]
+                kept = end - last
+            if kept == len(buffer):                 # one line longer than the buffer
+                buffer.extend(bytes(len(buffer)))
             if report:
                 report()
-        if rest:
-            self.scanner.feed(rest)
+        if kept:
+            self.scanner.feed(bytes(buffer[:kept]))
 
     def service(self, syslog_name: str) -> str:
         """postfix/submission → submission; postfix-out → postfix-out/smtp."""

@@ -37,21 +37,21 @@ PARAMETERS = {"connection": "smtpd_client_connection_rate_limit",
 
 @dataclass(slots=True)
 class Client:
-    """One (service, client address or network), as the scanner counted it. Tuples and None
-    for an empty histogram: with tens of thousands of clients, this is most of the memory."""
+    """One (service, client address or network), as the scanner counted it; its histograms
+    stay in the scanner until asked for (they are most of a read's memory)."""
     service: str
     address: str
     connections: int
     largest_message: int
-    peaks: tuple[int, ...]                   # per rate, then concurrency: the most at once
-    windows: tuple[dict[int, int] | None, ...]  # per rate: {events in a window: windows}
-    concurrency: dict[int, int] | None       # sessions open at a connect → times
+    peaks: tuple[int, ...]                   # per rate (RATES), then concurrency: the most
+                                             # in one window, or open at once
     refusals: dict[str, int] | None          # parameter → times, as logged
+    number: int                              # the scanner's
+    scanner: object = None
 
     def histogram(self, rate: str) -> dict[int, int]:
         """Events in a window (or sessions open at a connect) → how often."""
-        found = self.concurrency if rate == "concurrency" else self.windows[PEAK_INDEX[rate]]
-        return found or {}
+        return self.scanner.histogram(self.number, PEAK_INDEX[rate])
 
     def peak(self, rate: str) -> int:
         return self.peaks[PEAK_INDEX[rate]]
@@ -76,7 +76,7 @@ class Replay:
         self.unit = unit
         self.prefixes = {4: ipv4_prefix, 6: ipv6_prefix}
         self.scanner = None                            # the reader's, once it has one
-        self.clients: dict[tuple[str, str], Client] = {}
+        self.clients: list[Client] = []
         self.first: int | None = None
         self.last: int | None = None
 
@@ -97,8 +97,6 @@ class Replay:
         """Close every window and take the scanner's clients."""
         if self.scanner is None:
             return
-        for counted in self.scanner.clients():
-            client = Client(*counted)
-            self.clients[(client.service, client.address)] = client
+        self.clients = [Client(*counted, self.scanner) for counted in self.scanner.clients()]
         figures = self.scanner.figures()
         self.first, self.last = figures["first"], figures["last"]

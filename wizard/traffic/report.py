@@ -10,13 +10,14 @@ refused.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
-import itertools
 import math
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
+from operator import attrgetter
+from typing import Callable
 
 from .reading import Tally
 from .replay import PARAMETERS, PEAK_INDEX, Client, Replay
@@ -27,9 +28,7 @@ MIB = 1 << 20
 SUGGESTION_RULE = (f"rate and count limits: twice the peak of the busiest client that is not "
                    f"excepted, at least {FLOOR}; message_size_limit: 1.5 times the largest "
                    f"message accepted, rounded up to a whole MiB, at least {DEFAULT_MESSAGE_SIZE}")
-RATE_FIELDS = {"connection": "connection_rate_peak", "concurrency": "concurrency_peak",
-               "message": "message_rate_peak", "recipient": "recipient_rate_peak",
-               "auth": "auth_rate_peak", "tls": "tls_session_rate_peak"}
+
 
 
 class Exceptions:
@@ -105,19 +104,22 @@ class Traffic:
     def limited(self) -> list[Client]:
         return [c for c in self.clients if (c.service, c.address) not in self.excepted]
 
-    def ranked(self, figure: str) -> list[Client]:
-        """The clients a limit applies to, the busiest first: by a rate's peak, or, for
-        "message_size_limit", by the largest message (every client: none is excepted)."""
-        if figure not in self.cached:
-            self.cached[figure] = \
-                sorted(self.clients, key=lambda c: c.largest_message, reverse=True) \
-                if figure == "message_size_limit" else \
-                sorted(self.limited, key=lambda c, index=PEAK_INDEX[figure]: c.peaks[index],
-                       reverse=True)
-        return self.cached[figure]
+    def pool(self, figure: str) -> tuple[list[Client], Callable[[Client], int]]:
+        """The clients a limit applies to, and the figure it limits: a rate's peak, or, for
+        "message_size_limit", the largest message (every client: none is excepted)."""
+        if figure == "message_size_limit":
+            return self.clients, attrgetter("largest_message")
+        index = PEAK_INDEX[figure]
+        return self.limited, lambda c: c.peaks[index]
 
-    def busiest(self, rate: str) -> Client | None:
-        return next(iter(self.ranked(rate)), None)
+    def busiest(self, figure: str) -> Client | None:
+        clients, value = self.pool(figure)
+        return max(clients, key=value, default=None)
+
+    def over(self, figure: str, limit: int) -> list[Client]:
+        """The clients whose figure is above the limit (none for no limit)."""
+        clients, value = self.pool(figure)
+        return [c for c in clients if value(c) > limit] if limit else []
 
     def suggestions(self) -> dict[str, int]:
         if "suggestions" not in self.cached:
@@ -130,18 +132,11 @@ class Traffic:
             client = self.busiest(rate)
             if client is not None and client.peak(rate):
                 found[parameter] = max(FLOOR, 2 * client.peak(rate))
-        largest = next((c.largest_message for c in self.ranked("message_size_limit")), 0)
-        if largest:
-            found["message_size_limit"] = max(DEFAULT_MESSAGE_SIZE,
-                                              math.ceil(largest * 1.5 / MIB) * MIB)
+        largest = self.busiest("message_size_limit")
+        if largest is not None and largest.largest_message:
+            found["message_size_limit"] = max(
+                DEFAULT_MESSAGE_SIZE, math.ceil(largest.largest_message * 1.5 / MIB) * MIB)
         return found
-
-    def over(self, figure: str, limit: int) -> Iterator[Client]:
-        """The clients whose peak (or largest message) is above the limit, the busiest first."""
-        value = (lambda c: c.largest_message) if figure == "message_size_limit" else \
-            (lambda c, index=PEAK_INDEX[figure]: c.peaks[index])
-        return itertools.takewhile(lambda c: value(c) > limit, self.ranked(figure)) \
-            if limit else iter(())
 
     def would_refuse(self, limits: dict[str, int]) -> list[dict]:
         """Each non-excepted client a limit would have refused: parameter, client, service,
@@ -160,36 +155,40 @@ class Traffic:
         """The peak, the busiest client and what `limit` would have refused; None for a
         parameter the traffic says nothing about."""
         if parameter == "message_size_limit":
-            figure, refused = parameter, [1 for _ in self.over(parameter, limit or 0)]
-            value = (lambda c: c.largest_message)
+            figure = parameter
+            refused = [1 for _ in self.over(figure, limit or 0)]
         elif parameter in RATE_OF:
-            figure = rate = RATE_OF[parameter]
-            refused = [c.would_refuse(rate, limit or 0) for c in self.over(rate, limit or 0)]
-            value = (lambda c: c.peak(rate))
+            figure = RATE_OF[parameter]
+            refused = [c.would_refuse(figure, limit or 0) for c in self.over(figure, limit or 0)]
         else:
             return None
-        ranked = self.ranked(figure)
-        peaks = [value(c) for c in ranked[:SPARK_CLIENTS]]
-        busiest = ranked[0] if ranked else None
+        clients, value = self.pool(figure)
+        peaks = heapq.nlargest(SPARK_CLIENTS, map(value, clients))
+        busiest = self.busiest(figure)
         return FieldTraffic(peaks[0] if peaks else 0,
                             f"{busiest.address} on {busiest.service}" if busiest else "",
                             peaks, len(refused), sum(refused))
 
     def client_json(self, client: Client) -> dict:
-        figures = {name: client.peak(rate) for rate, name in RATE_FIELDS.items()}
+        connection, message, recipient, auth, tls, concurrency = client.peaks
         return {"client": client.address, "service": client.service,
                 "excepted": (client.service, client.address) in self.excepted,
-                "connections": client.connections, **figures,
-                "largest_message": client.largest_message,
-                "refusals_logged": dict(client.refusals or {})}
+                "connections": client.connections, "connection_rate_peak": connection,
+                "concurrency_peak": concurrency, "message_rate_peak": message,
+                "recipient_rate_peak": recipient, "auth_rate_peak": auth,
+                "tls_session_rate_peak": tls, "largest_message": client.largest_message,
+                "refusals_logged": client.refusals or {}}
 
     def to_json(self, limits: dict[str, int] | None = None, top: int | None = None) -> dict:
-        busiest = sorted(self.clients, key=lambda c: (-c.connections, c.address))
+        """The clients most connections first (then by address), each with its figures: an
+        iterator, to be encoded as it comes."""
+        by_address = sorted(self.clients, key=attrgetter("address"))
+        busiest = sorted(by_address, key=attrgetter("connections"), reverse=True)
         return {"window_seconds": self.window_seconds,
                 "lines": self.tally.lines, "postfix_lines": self.tally.postfix,
                 "skipped_lines": self.tally.skipped, "sources": self.tally.sources,
                 "first": self.first, "last": self.last,
-                "clients": [self.client_json(c) for c in busiest[:top]],
+                "clients": map(self.client_json, busiest[:top]),
                 "suggestions": self.suggestions(), "suggestion_rule": SUGGESTION_RULE,
                 "would_refuse": self.would_refuse(limits or {}),
                 "notes": self.notes}
@@ -197,7 +196,7 @@ class Traffic:
 
 def summarize(replay: Replay, tally: Tally, exceptions: Exceptions) -> Traffic:
     replay.finish()
-    clients = list(replay.clients.values())
+    clients = replay.clients
     excepted = {(c.service, c.address) for c in clients if exceptions.match(c.address)}
     notes = [f"{entry} in smtpd_client_event_limit_exceptions cannot be judged from a log's "
              "addresses: clients it names are counted as not excepted"
