@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pty
@@ -639,6 +640,15 @@ def test_traffic_json_from_the_demo_log_under_a_preset(tmp_path):
          "service": "smtp", "times": 6},
         {"parameter": "smtpd_client_recipient_rate_limit", "client": "203.0.113.25",
          "service": "smtp", "times": 10}]
+
+
+@pytest.mark.parametrize("count", [0, 1, 999, 1000, 1001, 2500])
+def test_json_output_streams_a_long_list_in_batches_and_stays_json(count):
+    out = io.StringIO()
+    cli.write_json({"first": 1, "clients": iter({"n": n} for n in range(count)),
+                    "notes": ["a"]}, out)
+    assert json.loads(out.getvalue()) == {"first": 1, "clients": [{"n": n} for n in range(count)],
+                                          "notes": ["a"]}
 
 
 def test_traffic_reads_journal_json_from_standard_input():

@@ -291,3 +291,62 @@ def test_each_starttls_counts_as_a_new_tls_session(tmp_path):
     assert traffic.would_refuse({"smtpd_client_new_tls_session_rate_limit": 2}) == [
         {"parameter": "smtpd_client_new_tls_session_rate_limit", "client": "192.0.2.5",
          "service": "smtp", "times": 1}]
+
+
+def test_each_connection_to_a_wrapper_mode_service_is_a_new_tls_session(tmp_path):
+    """smtps (smtpd_tls_wrappermode=yes) starts every session with TLS: no STARTTLS is logged,
+    yet anvil counts each as a new TLS session."""
+    lines = []
+    for index in range(3):
+        lines += [(START + index, f"postfix/submissions/smtpd[{index}]", "connect from a[192.0.2.5]"),
+                  (START + index + 1, f"postfix/submissions/smtpd[{index}]",
+                   "disconnect from a[192.0.2.5] ehlo=1 auth=1 quit=1 commands=3")]
+    path = write_log(tmp_path / "log", classic, sorted(lines), junk=False)
+    for wrapped, peak in ((frozenset({"submissions"}), 3), (frozenset(), 0)):
+        replay = Replay(60, wrapped=wrapped)
+        reader = LineReader(replay)
+        read_paths(reader, [str(path)])
+        traffic = summarize(replay, reader.tally, Exceptions([]))
+        assert traffic.clients[0].peak("tls") == peak
+
+
+def test_the_wrapper_mode_services_come_from_master_cf(tmp_path):
+    from wizard.server import Server
+    from wizard.traffic.server_logs import wrapped
+    from wizard import resources
+    sample = resources.sample_dir("debian12")
+    postfix_dir = tmp_path / "postfix"
+    postfix_dir.mkdir()
+    (postfix_dir / "main.cf").write_bytes((sample / "postfix" / "main.cf").read_bytes())
+    master = (sample / "postfix" / "master.cf").read_text()
+    master = master.replace("#submissions     inet  n       -       y       -       -       smtpd\n"
+                            "#  -o syslog_name=postfix/submissions\n"
+                            "#  -o smtpd_tls_wrappermode=yes\n",
+                            "submissions     inet  n       -       y       -       -       smtpd\n"
+                            "  -o syslog_name=postfix/submissions\n"
+                            "  -o smtpd_tls_wrappermode=yes\n")
+    (postfix_dir / "master.cf").write_text(master)
+    server = Server.load(postfix_dir, tmp_path / "no-dovecot")
+    assert wrapped(server) == {"submissions"}
+
+
+# The reader's buffer ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 300])
+def test_a_line_cut_by_the_buffer_reads_as_one(tmp_path, monkeypatch, chunk):
+    """Files are read a buffer at a time (a megabyte); a line the buffer's end cuts, or one
+    longer than the buffer, is still one line."""
+    path = write_log(tmp_path / "mail.log", classic, known_traffic())
+    whole, whole_tally = read([path])
+    monkeypatch.setattr("wizard.traffic.reading.CHUNK", chunk)
+    cut, cut_tally = read([path])
+    assert figures(cut) == figures(whole) == EXPECTED
+    assert (cut_tally.lines, cut_tally.skipped) == (whole_tally.lines, whole_tally.skipped)
+
+
+def test_a_last_line_without_a_newline_is_read(tmp_path):
+    path = write_log(tmp_path / "mail.log", classic, known_traffic(), junk=False)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    traffic, tally = read([path])
+    assert figures(traffic) == EXPECTED
+    assert tally.lines == len(known_traffic())

@@ -51,6 +51,7 @@ typedef struct {
     long peaks[RATES + 1];           /* the most in one window; the last: open at once */
     Histogram histograms[RATES + 1]; /* events in a window -> windows; open at a connect */
     Py_ssize_t same_network;         /* the next client with this network, or -1 */
+    int wrapped;                     /* its service starts each session with TLS (smtps) */
 } Client;
 
 typedef struct {
@@ -58,6 +59,7 @@ typedef struct {
     long long unit;
     PyObject *service_of, *network_of;   /* callables: syslog name -> service, address -> net */
     PyObject *warnings;                  /* bytes (what a limit warning says) -> parameter */
+    PyObject *wrapped;                   /* the services in TLS wrapper mode (a set) */
     char counted[5][16];                 /* "mail", "rcpt", "auth", "vrfy", "starttls" */
     size_t counted_len[5];
     PyObject *services;                  /* syslog name (bytes) -> service (a cache) */
@@ -528,6 +530,8 @@ static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, T
     map_get(&s->networks, net, &c->same_network);
     if (map_put(&s->networks, net, index) < 0)
         return -1;
+    if ((c->wrapped = PySet_Contains(s->wrapped, service)) < 0)
+        return -1;
     c->service = Py_NewRef(service), c->network = Py_NewRef(network);
     s->count++;
     return index;
@@ -637,7 +641,7 @@ static int connected(Scanner *s, const Said *l)
         return -1;
     Client *c = &s->clients[index];
     c->connections++;
-    if (count(s, c, l->now, 0, 1) < 0)
+    if (count(s, c, l->now, 0, 1) < 0 || (c->wrapped && count(s, c, l->now, RATES - 1, 1) < 0))
         return -1;
     c->open++;
     if (c->open > c->peaks[CONCURRENCY])
@@ -818,11 +822,14 @@ static int line(Scanner *s, Text t)
 
 static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"unit", "service_of", "network_of", "warnings", "counted", NULL};
-    PyObject *warnings, *counted;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LOOO!O!", names, &s->unit, &s->service_of,
+    static char *names[] = {"unit", "service_of", "network_of", "warnings", "counted",
+                            "wrapped", NULL};
+    PyObject *warnings, *counted, *wrapped;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LOOO!O!O", names, &s->unit, &s->service_of,
                                      &s->network_of, &PyDict_Type, &warnings, &PyTuple_Type,
-                                     &counted))
+                                     &counted, &wrapped))
+        return -1;
+    if ((s->wrapped = PyFrozenSet_New(wrapped)) == NULL)
         return -1;
     if (PyTuple_Size(counted) != 5) {
         PyErr_SetString(PyExc_ValueError, "counted: five names");
@@ -867,7 +874,7 @@ static void Scanner_dealloc(Scanner *s)
     map_free(&s->by_key), map_free(&s->networks), map_free(&s->by_raw);
     map_free(&s->sessions), map_free(&s->queue);
     Py_XDECREF(s->service_of), Py_XDECREF(s->network_of), Py_XDECREF(s->warnings);
-    Py_XDECREF(s->services);
+    Py_XDECREF(s->services), Py_XDECREF(s->wrapped);
     PyTypeObject *type = Py_TYPE((PyObject *)s);
     freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     tp_free(s);

@@ -69,7 +69,7 @@ class LineReader:
         self.services = dict(services or {})
         self.sources: list[str] = []
         self.scanner = Scanner(replay.unit, self.service, replay.network, LIMIT_WARNINGS,
-                               COUNTED)
+                               COUNTED, replay.wrapped)
         self.scanner.set_year(year or time.gmtime().tm_year)
         replay.scanner = self.scanner
 

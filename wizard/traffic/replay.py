@@ -9,8 +9,9 @@ limit; anvil counts refused requests too.
 
 The log gives each connection's time and, at its disconnect, how many MAIL, RCPT (with VRFY),
 AUTH and STARTTLS commands the session sent; those are counted at the disconnect's time. Every
-STARTTLS counts as a new TLS session (the log does not say which sessions were resumed, which
-anvil does not count). What is kept per client is a histogram of its window counts (and of its
+STARTTLS counts as a new TLS session, and so does each connection to a service in TLS wrapper
+mode (smtps: smtpd_tls_wrappermode=yes), counted at its connect (the log does not say which
+sessions were resumed, which anvil does not count). What is kept per client is a histogram of its window counts (and of its
 concurrency at each connect), so that what any limit would have refused is a sum over that
 histogram: a window with n events refuses n - limit of them. Two simplifications, both on the
 side of refusing more: a connection that a limit would have refused still counts its session's
@@ -72,8 +73,10 @@ class Replay:
     smtpd_client_ipv6_prefix_length (84) bits of it (smtpd_peer.c, inet_prefix_top); before
     3.8 both are the whole address (32 and 128)."""
 
-    def __init__(self, unit: int = 60, ipv4_prefix: int = 32, ipv6_prefix: int = 128) -> None:
+    def __init__(self, unit: int = 60, ipv4_prefix: int = 32, ipv6_prefix: int = 128,
+                 wrapped: frozenset[str] = frozenset()) -> None:
         self.unit = unit
+        self.wrapped = wrapped                         # services in TLS wrapper mode
         self.prefixes = {4: ipv4_prefix, 6: ipv6_prefix}
         self.scanner = None                            # the reader's, once it has one
         self.clients: list[Client] = []

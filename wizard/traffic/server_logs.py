@@ -35,6 +35,14 @@ def services(server) -> dict[str, str]:
     return found
 
 
+def wrapped(server) -> frozenset[str]:
+    """The smtpd services in TLS wrapper mode (smtps), whose every session is a new TLS one:
+    master.cf's `-o smtpd_tls_wrappermode=yes`, or main.cf's for the services that keep it."""
+    default = server.value("smtpd_tls_wrappermode") or "no"
+    return frozenset(service.name for service in smtpd_services(server.services)
+                     if service.overrides.get("smtpd_tls_wrappermode", default) == "yes")
+
+
 def default_logs(server) -> list[str]:
     maillog = server.value("maillog_file")
     if maillog.startswith("/") and Path(maillog).exists():
@@ -49,7 +57,7 @@ def default_logs(server) -> list[str]:
 def read(server, logs: list[str] | None, since: int | None = None,
          exceptions_text: str | None = None, progress: Progress | None = None) -> Traffic:
     unit = parse_time(server.value("anvil_rate_time_unit") or "60s") or 60
-    replay = Replay(unit, _prefix(server, 4), _prefix(server, 6))
+    replay = Replay(unit, _prefix(server, 4), _prefix(server, 6), wrapped(server))
     reader = LineReader(replay, services(server))
     reader.since = since
     chosen = logs if logs else default_logs(server)
