@@ -71,7 +71,7 @@ typedef struct {
     Map sessions;        /* "program[pid]: " -> the client of the session open there */
     Map queue;           /* queue id -> the client that sent it */
     long long tick, since, first, last;
-    int has_since, has_first;
+    int has_since, has_first, finished;
     int year, dated_year, dated_month, last_month;
     long long lines, postfix, skipped;
 } Scanner;
@@ -884,6 +884,10 @@ static void Scanner_dealloc(Scanner *s)
 static PyObject *Scanner_feed(Scanner *s, PyObject *data)
 {
     Py_buffer view;
+    if (s->finished) {
+        PyErr_SetString(PyExc_RuntimeError, "the scanner has finished: no more lines");
+        return NULL;
+    }
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     const char *p = view.buf, *end = p + view.len;
@@ -903,11 +907,15 @@ static PyObject *Scanner_feed(Scanner *s, PyObject *data)
     Py_RETURN_NONE;
 }
 
-/* Closes every window and gives each client as a tuple: service, network, connections, largest
-   message, peaks (connection, message, recipient, auth, tls, concurrency), refusals (a dict or
-   None), and its number for `histogram`. */
-static PyObject *Scanner_clients(Scanner *s, PyObject *unused)
+/* The end of the reading: closes every window, frees the lookups (a third of the memory), and
+   gives each client as a tuple: service, network, connections, largest message, peaks
+   (connection, message, recipient, auth, tls, concurrency), refusals (a dict or None), and its
+   number for `histogram`. */
+static PyObject *Scanner_finish(Scanner *s, PyObject *unused)
 {
+    map_free(&s->by_key), map_free(&s->networks), map_free(&s->by_raw);
+    map_free(&s->sessions), map_free(&s->queue);
+    s->finished = 1;
     PyObject *found = PyList_New(s->count);
     for (Py_ssize_t i = 0; found && i < s->count; i++) {
         Client *c = &s->clients[i];
@@ -992,7 +1000,7 @@ static PyObject *Scanner_set_year(Scanner *s, PyObject *arg)
 
 static PyMethodDef Scanner_methods[] = {
     {"feed", (PyCFunction)Scanner_feed, METH_O, "Read the lines in a bytes-like object."},
-    {"clients", (PyCFunction)Scanner_clients, METH_NOARGS, "Close every window; the clients."},
+    {"finish", (PyCFunction)Scanner_finish, METH_NOARGS, "Close every window; the clients."},
     {"histogram", (PyCFunction)Scanner_histogram, METH_VARARGS, "One client's histogram."},
     {"date", (PyCFunction)Scanner_date, METH_VARARGS, "The first file's (year, month)."},
     {"figures", (PyCFunction)Scanner_figures, METH_NOARGS, "Lines read, skipped; first, last."},

@@ -100,6 +100,6 @@ class Replay:
         """Close every window and take the scanner's clients."""
         if self.scanner is None:
             return
-        self.clients = [Client(*counted, self.scanner) for counted in self.scanner.clients()]
+        self.clients = [Client(*counted, self.scanner) for counted in self.scanner.finish()]
         figures = self.scanner.figures()
         self.first, self.last = figures["first"], figures["last"]
