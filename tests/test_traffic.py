@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from wizard.traffic.reading import LineReader, read_paths
-from wizard.traffic.replay import Replay
+from wizard.traffic.replay import PARAMETERS, Replay
 from wizard.traffic.report import Exceptions, summarize
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "maillog"
@@ -350,3 +350,27 @@ def test_a_last_line_without_a_newline_is_read(tmp_path):
     traffic, tally = read([path])
     assert figures(traffic) == EXPECTED
     assert tally.lines == len(known_traffic())
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 5, 10, 852804, 900000])
+def test_what_a_typed_value_would_refuse_matches_the_clients_one_by_one(tmp_path, limit):
+    """The wizard judges a field as the admin types from per-figure sums; the same answer as
+    going through the clients one by one (what `traffic` and `check` list)."""
+    lines = known_traffic() + [
+        (START + 300, "postfix/smtpd[5]", "connect from a[192.0.2.9]"),
+        (START + 300, "postfix/smtpd[5]", "4A778212A56: client=a[192.0.2.9]"),
+        (START + 301, "postfix/qmgr[9]", "4A778212A56: from=<s@x>, size=852804, nrcpt=1"),
+        (START + 302, "postfix/smtpd[5]", "disconnect from a[192.0.2.9] mail=1 rcpt=1")]
+    traffic, _ = read([write_log(tmp_path / "log", classic, sorted(lines), junk=False)])
+    for parameter in [*PARAMETERS.values(), "message_size_limit"]:
+        judged = traffic.judge(parameter, limit)
+        listed = [r for r in traffic.would_refuse({parameter: limit})]
+        assert (judged.refused_clients, judged.refused_times) == \
+            (len(listed), sum(r["times"] for r in listed)), parameter
+        figure = "message_size_limit" if parameter == "message_size_limit" else \
+            next(rate for rate, name in PARAMETERS.items() if name == parameter)
+        clients, value = traffic.pool(figure)
+        assert judged.peaks == sorted(map(value, clients), reverse=True)
+        assert judged.peak == max(map(value, clients))
+    assert traffic.judge("smtpd_client_connection_rate_limit", 3).busiest == "192.0.2.10 on smtp"
+    assert traffic.judge("smtpd_helo_required", 3) is None

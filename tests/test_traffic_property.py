@@ -64,5 +64,5 @@ def test_the_replay_refuses_what_the_daemons_refused(pair, traffic):
     found = summarize(replay, reader.tally, Exceptions([]))
     would = {(r["parameter"], r["client"]): r["times"] for r in found.would_refuse(LIMITS)}
     logged = {(parameter, c.address): times for c in found.clients
-              for parameter, times in c.refusals.items()}
+              for parameter, times in (c.refusals or {}).items()}
     assert would == logged, pair.postfix_logs(since)[-3000:]

@@ -453,12 +453,12 @@ static Text pair(char *buffer, Text a, Text b)
 
 /* Clients and anvil's counting -----------------------------------------------------------------*/
 
-static int tally(Histogram *h, long value)
+static int tally(Histogram *h, long value, uint32_t times)
 {
     uint32_t v = value > (long)UINT32_MAX ? UINT32_MAX : (uint32_t)value;
     for (uint32_t i = 0; i < h->used; i++)
         if (h->pairs[2 * i] == v) {
-            h->pairs[2 * i + 1]++;
+            h->pairs[2 * i + 1] += times;
             return 0;
         }
     if (h->used == h->size) {
@@ -470,7 +470,7 @@ static int tally(Histogram *h, long value)
         }
         h->pairs = pairs, h->size = size;
     }
-    h->pairs[2 * h->used] = v, h->pairs[2 * h->used + 1] = 1;
+    h->pairs[2 * h->used] = v, h->pairs[2 * h->used + 1] = times;
     h->used++;
     return 0;
 }
@@ -481,7 +481,7 @@ static int close_window(Client *c)
         long n = c->counts[kind];
         if (n == 0)
             continue;
-        if (tally(&c->histograms[kind], n) < 0)
+        if (tally(&c->histograms[kind], n, 1) < 0)
             return -1;
         if (n > c->peaks[kind])
             c->peaks[kind] = n;
@@ -646,7 +646,7 @@ static int connected(Scanner *s, const Said *l)
     c->open++;
     if (c->open > c->peaks[CONCURRENCY])
         c->peaks[CONCURRENCY] = c->open;
-    if (tally(&c->histograms[CONCURRENCY], c->open) < 0)
+    if (tally(&c->histograms[CONCURRENCY], c->open, 1) < 0)
         return -1;
     return map_put(&s->sessions, l->session, index);
 }
@@ -963,6 +963,48 @@ static PyObject *Scanner_histogram(Scanner *s, PyObject *args)
     return found;
 }
 
+/* The histograms of kind `kind` of the clients numbered in `numbers`, summed into one dict. */
+static PyObject *Scanner_summed(Scanner *s, PyObject *args)
+{
+    PyObject *numbers, *found = NULL;
+    int kind;
+    if (!PyArg_ParseTuple(args, "Oi", &numbers, &kind))
+        return NULL;
+    if (kind < 0 || kind > RATES) {
+        PyErr_SetString(PyExc_IndexError, "no such histogram");
+        return NULL;
+    }
+    Histogram sum = {NULL, 0, 0};
+    PyObject *iterator = PyObject_GetIter(numbers), *item;
+    while (iterator && (item = PyIter_Next(iterator)) != NULL) {
+        Py_ssize_t index = PyLong_AsSsize_t(item);
+        Py_DECREF(item);
+        if (index < 0 || index >= s->count) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_IndexError, "no such client");
+            break;
+        }
+        Histogram *h = &s->clients[index].histograms[kind];
+        for (uint32_t i = 0; i < h->used; i++)
+            if (tally(&sum, (long)h->pairs[2 * i], h->pairs[2 * i + 1]) < 0)
+                goto done;
+    }
+    if (iterator && !PyErr_Occurred())
+        found = PyDict_New();
+    for (uint32_t i = 0; found && i < sum.used; i++) {
+        PyObject *value = PyLong_FromUnsignedLong(sum.pairs[2 * i]);
+        PyObject *times = PyLong_FromUnsignedLong(sum.pairs[2 * i + 1]);
+        if (value == NULL || times == NULL || PyDict_SetItem(found, value, times) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(value);
+        Py_XDECREF(times);
+    }
+done:
+    Py_XDECREF(iterator);
+    PyMem_Free(sum.pairs);
+    return found;
+}
+
 static PyObject *Scanner_date(Scanner *s, PyObject *args)
 {
     int year, month;
@@ -1002,6 +1044,7 @@ static PyMethodDef Scanner_methods[] = {
     {"feed", (PyCFunction)Scanner_feed, METH_O, "Read the lines in a bytes-like object."},
     {"finish", (PyCFunction)Scanner_finish, METH_NOARGS, "Close every window; the clients."},
     {"histogram", (PyCFunction)Scanner_histogram, METH_VARARGS, "One client's histogram."},
+    {"summed", (PyCFunction)Scanner_summed, METH_VARARGS, "Clients' histograms, summed."},
     {"date", (PyCFunction)Scanner_date, METH_VARARGS, "The first file's (year, month)."},
     {"figures", (PyCFunction)Scanner_figures, METH_NOARGS, "Lines read, skipped; first, last."},
     {"set_since", (PyCFunction)Scanner_set_since, METH_O, "Pass over lines before this time."},
