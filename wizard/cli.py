@@ -397,7 +397,8 @@ def write_json(document: dict, stream) -> None:
             continue
         separator = "["
         while batch := list(itertools.islice(value, 1000)):
-            stream.write(separator + json.dumps(batch, check_circular=False)[1:-1])
+            stream.write(separator + json.dumps(batch, check_circular=False,
+                                                separators=(",", ":"))[1:-1])
             separator = ", "
         stream.write("]" if separator == ", " else "[]")
     stream.write("\n}\n")

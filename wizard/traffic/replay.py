@@ -49,6 +49,7 @@ class Client:
     refusals: dict[str, int] | None          # parameter → times, as logged
     number: int                              # the scanner's
     scanner: object = None
+    excepted: bool = False                   # in smtpd_client_event_limit_exceptions
 
     def histogram(self, rate: str) -> dict[int, int]:
         """Events in a window (or sessions open at a connect) → how often."""

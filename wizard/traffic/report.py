@@ -93,7 +93,6 @@ class FieldTraffic:
 class Traffic:
     window_seconds: int
     clients: list[Client]
-    excepted: set[tuple[str, str]]
     tally: Tally
     first: int | None
     last: int | None
@@ -102,7 +101,7 @@ class Traffic:
 
     @cached_property
     def limited(self) -> list[Client]:
-        return [c for c in self.clients if (c.service, c.address) not in self.excepted]
+        return [c for c in self.clients if not c.excepted]
 
     def pool(self, figure: str) -> tuple[list[Client], Callable[[Client], int]]:
         """The clients a limit applies to, and the figure it limits: a rate's peak, or, for
@@ -185,7 +184,7 @@ class Traffic:
     def client_json(self, client: Client) -> dict:
         connection, message, recipient, auth, tls, concurrency = client.peaks
         return {"client": client.address, "service": client.service,
-                "excepted": (client.service, client.address) in self.excepted,
+                "excepted": client.excepted,
                 "connections": client.connections, "connection_rate_peak": connection,
                 "concurrency_peak": concurrency, "message_rate_peak": message,
                 "recipient_rate_peak": recipient, "auth_rate_peak": auth,
@@ -210,11 +209,12 @@ class Traffic:
 def summarize(replay: Replay, tally: Tally, exceptions: Exceptions) -> Traffic:
     replay.finish()
     clients = replay.clients
-    excepted = {(c.service, c.address) for c in clients if exceptions.match(c.address)}
+    for client in clients:
+        client.excepted = exceptions.match(client.address)
     notes = [f"{entry} in smtpd_client_event_limit_exceptions cannot be judged from a log's "
              "addresses: clients it names are counted as not excepted"
              for entry in exceptions.unjudged]
-    return Traffic(replay.unit, clients, excepted, tally, replay.first, replay.last, notes)
+    return Traffic(replay.unit, clients, tally, replay.first, replay.last, notes)
 
 
 def findings(traffic: Traffic, limits: dict[str, int]) -> list:
