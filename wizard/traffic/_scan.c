@@ -74,6 +74,9 @@ typedef struct {
     int has_since, has_first, finished;
     int year, dated_year, dated_month, last_month;
     long long lines, postfix, skipped;
+    /* Keys are built here, not in static buffers: a callback into Python may let another
+       thread's scanner run in between. `outer` for a line's lookup, `inner` for client(). */
+    char outer[2 * MAX_LINE + 2], inner[2 * MAX_LINE + 2];
 } Scanner;
 
 /* Text ---------------------------------------------------------------------------------------*/
@@ -442,7 +445,7 @@ static int cache_put(Map *m, Text key, Py_ssize_t value)
     return map_put(m, key, value);
 }
 
-/* Two strings as one key, "a\0b", in `buffer` (of 2 * MAX_LINE + 2 bytes). */
+/* Two strings as one key, "a\0b", in `buffer` (one of the scanner's). */
 static Text pair(char *buffer, Text a, Text b)
 {
     memcpy(buffer, a.at, (size_t)a.len);
@@ -540,14 +543,13 @@ static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, T
 /* The client anvil counts for (service, address): created when new; -1 on an error. */
 static Py_ssize_t client(Scanner *s, PyObject *service, PyObject *address)
 {
-    static char buffer[2 * MAX_LINE + 2];
     PyObject *network = PyObject_CallFunctionObjArgs(s->network_of, address, NULL);
     if (network == NULL)
         return -1;
     Text name = utf8(service), net = utf8(network);
     Py_ssize_t index = -1;
     if (name.len >= 0 && net.len >= 0 && name.len + net.len <= 2 * MAX_LINE) {
-        Text key = pair(buffer, name, net);
+        Text key = pair(s->inner, name, net);
         if (!map_get(&s->by_key, key, &index))
             index = new_client(s, service, network, key);
     } else if (!PyErr_Occurred())
@@ -580,8 +582,7 @@ static PyObject *service(Scanner *s, Text name)
 /* The client of a syslog name (postfix/submission) and an address, as the line gave them. */
 static Py_ssize_t client_named(Scanner *s, Text name, Text address)
 {
-    static char buffer[2 * MAX_LINE + 2];
-    Text key = pair(buffer, name, address);
+    Text key = pair(s->outer, name, address);
     Py_ssize_t index;
     if (map_get(&s->by_raw, key, &index)) {
         s->clients[index].seen = ++s->tick;
@@ -696,21 +697,23 @@ static int warned(Scanner *s, Text text)
             ;
         named = slice(rest, i, j);
     }
-    static char buffer[2 * MAX_LINE + 2];
     PyObject *address = as_str(client_address(rest));
     PyObject *network = address ? PyObject_CallFunctionObjArgs(s->network_of, address, NULL) : NULL;
     Text net = network ? utf8(network) : (Text){NULL, -1};
     Py_ssize_t index = -1;
-    if (net.len >= 0 && !map_get(&s->by_key, pair(buffer, named, net), &index))
+    if (net.len > 2 * MAX_LINE - named.len)
+        net.len = -1;                                /* a network no line could name */
+    if (net.len >= 0 && !map_get(&s->by_key, pair(s->outer, named, net), &index))
         index = last_at(s, network);
     if (index < 0 && net.len >= 0) {
         PyObject *fallback = as_str(named.len ? named : (Text){"smtp", 4});
         index = fallback ? client(s, fallback, address) : -1;
         Py_XDECREF(fallback);
     }
-    int rc = -1;
-    if (index >= 0) {
+    int rc = PyErr_Occurred() ? -1 : 0;
+    if (index >= 0 && rc == 0) {
         Client *c = &s->clients[index];
+        rc = -1;
         if (c->refusals == NULL)
             c->refusals = PyDict_New();
         PyObject *old = c->refusals ? PyDict_GetItemWithError(c->refusals, parameter) : NULL;
