@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from . import resources
+from . import json_output, resources
 from .errors import WizardError, WriteError
 from .locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 
@@ -55,6 +55,12 @@ class Output:
         for line in text.splitlines():
             colour = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
             self.line(line, "bold" if line[:3] in ("+++", "---") else colour)
+
+    def record(self, **fields) -> None:
+        """What --json reports (wizard/json_output.py); text says it in lines instead."""
+
+    def close(self, status: int) -> None:
+        pass
 
 
 class UsageError(WizardError):
@@ -116,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_live_options(apply)
     _add_log_option(apply)
+    _add_json_option(apply)
     apply.add_argument("--confirm", metavar="DURATION", type=_confirm_time,
                        help="keep the change pending: unless 'postfix-wizard confirm' runs within "
                             "DURATION (Postfix time syntax: 30s, 5m, 1h), it is rolled back, "
@@ -126,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "check --preset busy-relay --log /var/log/mail.log"])
     check.add_argument("--preset", metavar="NAME|PATH", help="check what this preset would make")
     _add_log_option(check)
+    _add_json_option(check)
 
     traffic = _command(commands, "traffic", "the busiest clients in the server's log, the limits "
                        "that would leave them room, and what limits would have refused",
@@ -151,14 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--name", help="the preset's name (default: the file name)")
     save.add_argument("--description", default="Saved from a server by postfix-wizard")
 
-    _command(commands, "backups", "list backup sets and a change waiting for confirmation",
-             ["backups", "backups --backup-dir ./b"])
+    backups = _command(commands, "backups", "list backup sets and a change waiting for "
+                       "confirmation", ["backups", "backups --backup-dir ./b"])
+    _add_json_option(backups)
     rollback = _command(commands, "rollback", "restore a backup set (the latest by default)",
                         ["rollback", "rollback 20261126-101500"])
     rollback.add_argument("id", nargs="?", help="the backup set (see 'backups')")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_live_options(rollback)
-    _command(commands, "confirm", "keep a change applied with --confirm", ["confirm"])
+    _add_json_option(rollback)
+    _add_json_option(_command(commands, "confirm", "keep a change applied with --confirm",
+                              ["confirm"]))
     expire = _command(commands, "expire", "roll back an unconfirmed change whose time is up "
                       "(run by the timer that apply --confirm starts)",
                       ["expire 20261126-101500"])
@@ -166,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     expire.add_argument("--wait-until", type=float, metavar="EPOCH",
                         help="sleep until then first (the detached timer)")
     return parser
+
+
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document (fields and exit statuses: README, "
+                             "'Driving it from a program')")
 
 
 def _add_log_option(parser: argparse.ArgumentParser, help: str = (
@@ -241,8 +258,11 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     plan = make_plan(server, preset.settings)
     plan.findings.extend(traffic_findings(args, server, preset.settings))
     show_plan(plan, out)
+    out.record(preset=preset.name, dry_run=args.dry_run, changed=bool(plan.changes),
+               changes=[json_output.change(c) for c in plan.changes])
     if plan.blocked:
         out.line("Nothing was written: fix the errors above first.", "red")
+        out.record(changed=False)
         return EXIT_INVALID
     if not plan.changes:
         out.line(f"Preset {preset.name} changes nothing on this server.", "green")
@@ -253,6 +273,7 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     names = ", ".join(str(c.path) for c in plan.changes)
     if not confirm(f"Write {names}?", args):
         out.line("Nothing was written.")
+        out.record(changed=False)
         return EXIT_OK
     writes = transaction.writes_for(plan.changes)
     target = transaction.target_for(server, preset.settings)
@@ -276,6 +297,7 @@ def run_live(args: argparse.Namespace, out: Output, change: live_change.Change,
     result = live_change.run(change, live_dirs(args), confirm_seconds=confirm_seconds,
                              probe_after=not (option(args, "no_probe", False) or
                                               option(args, "no_reload", False)))
+    out.record(changed=not result.failed, **json_output.result(result))
     report(result.outcome, out)
     show_probe(result, out)
     return result
@@ -332,6 +354,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     findings = rules.check(server, settings) + traffic_findings(
         args, server, settings if option(args, "preset", None) else None)
     waiting = pending.read(backup_dir(args))
+    out.record(pending=json_output.waiting(waiting))
     if waiting is not None:
         out.line(f"WARNING: a change is waiting for confirmation until "
                  f"{waiting.deadline_text()}: unless 'postfix-wizard confirm' runs first, "
@@ -471,6 +494,8 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
     waiting = pending.read(backup_dir(args))
+    out.record(backup_sets=[json_output.backup(b) for b in sets],
+               pending=json_output.waiting(waiting))
     if waiting is not None:
         out.line(f"PENDING: the change that backup set {waiting.backup} undoes is rolled back at "
                  f"{waiting.deadline_text()} ({waiting.seconds_left()} s from now) unless "
@@ -486,6 +511,7 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
     from . import pending, transaction
     chosen = transaction.find_backup(backup_dir(args), args.id).id
+    out.record(restored=chosen)
     if not confirm(f"Restore backup set {chosen}?", args):
         out.line("Nothing was written.")
         return EXIT_OK
@@ -508,11 +534,13 @@ def run_rollback(args: argparse.Namespace, out: Output) -> int:
 def run_confirm(args: argparse.Namespace, out: Output) -> int:
     from . import pending
     waiting = pending.claim(backup_dir(args))
+    out.record(confirmed=None)
     if waiting is None:
         out.line("No change is waiting for confirmation (it was confirmed, rolled back, or its "
                  "time was up: see 'postfix-wizard backups').")
         return EXIT_OK
     pending.stop_timer(waiting)
+    out.record(changed=True, confirmed=waiting.backup)
     out.line(f"Confirmed: the change stays (its previous files are in backup set "
              f"{waiting.backup}).", "green")
     return EXIT_OK
@@ -602,34 +630,47 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    out = Output()
+    argv = with_demo_default(sys.argv[1:] if argv is None else argv)
+    out: Output | json_output.JsonOutput = Output()
     try:
-        args = build_parser().parse_args(with_demo_default(sys.argv[1:] if argv is None
-                                                           else argv))
-        if option(args, "demo", None):
-            with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
-                vars(args).update(demo_dirs(Path(workdir), args.demo))
-                args.no_reload = True     # the demo's daemons would be this machine's own
-                if args.command is not None:
-                    from .generation import recorded
-                    notice = (f"working on a temporary copy of a stock "
-                              f"{recorded(args.sample).release} configuration.")
-                    if option(args, "json", False):         # stdout holds the JSON alone
-                        print(f"postfix-wizard: demo: {notice}", file=sys.stderr)
-                    else:
-                        out.line(f"Demo: {notice}")
-                return dispatch(args, out, demo_display(Path(workdir)))
-        return dispatch(args, out)
-    except WriteError as error:
-        print(f"postfix-wizard: {error}", file=sys.stderr)
-        return EXIT_WRITE
-    except WizardError as error:
-        print(f"postfix-wizard: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("postfix-wizard: interrupted; nothing was written.", file=sys.stderr)
-        return EXIT_USAGE
+        args = build_parser().parse_args(argv)
+        if option(args, "json", False) and args.command in json_output.COMMANDS:
+            out = json_output.JsonOutput(args.command)
+        status = run(args, out)
+    except (WizardError, KeyboardInterrupt) as error:
+        if "--json" in argv and not isinstance(out, json_output.JsonOutput) and \
+                not any(word == "traffic" for word in argv):
+            out = json_output.JsonOutput(None)          # the arguments themselves were wrong
+        status = failed(error, out)
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away; stay quiet like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    out.close(status)
+    return status
+
+
+def run(args: argparse.Namespace, out) -> int:
+    if not option(args, "demo", None):
+        return dispatch(args, out)
+    with tempfile.TemporaryDirectory(prefix="postfix-wizard-demo-") as workdir:
+        vars(args).update(demo_dirs(Path(workdir), args.demo))
+        args.no_reload = True     # the demo's daemons would be this machine's own
+        if args.command is not None:
+            from .generation import recorded
+            notice = (f"working on a temporary copy of a stock "
+                      f"{recorded(args.sample).release} configuration.")
+            if option(args, "json", False):         # stdout holds the JSON alone
+                print(f"postfix-wizard: demo: {notice}", file=sys.stderr)
+            else:
+                out.line(f"Demo: {notice}")
+        return dispatch(args, out, demo_display(Path(workdir)))
+
+
+def failed(error: BaseException, out) -> int:
+    """A user's mistake or a refusal: one line on standard error (and in --json's `error`)."""
+    message = "interrupted; nothing was written." if isinstance(error, KeyboardInterrupt) \
+        else str(error)
+    print(f"postfix-wizard: {message}", file=sys.stderr)
+    out.record(error=message)
+    return EXIT_WRITE if isinstance(error, WriteError) else EXIT_USAGE

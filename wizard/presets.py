@@ -8,6 +8,7 @@ wizard's SASL fields under [sasl].
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import stat
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def shipped() -> list[Preset]:
 def find(name_or_path: str) -> Path:
     """A shipped preset by name, or a file by path."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or "/" in name_or_path:
+    if path.suffix in (".toml", ".json") or "/" in name_or_path:
         return path
     candidate = presets_dir() / f"{name_or_path}.toml"
     if candidate.exists():
@@ -59,7 +60,11 @@ def find(name_or_path: str) -> Path:
 
 
 def load(path: Path) -> Preset:
+    """A preset file: TOML, or the same tables as JSON (a `.json` file: what the Ansible
+    collection writes from a playbook's inline `settings`)."""
     text = _read(path)
+    if path.suffix == ".json":
+        return _from_data(path, text, _json(path, text), None)
     try:
         document = tomlkit.parse(text)
     except ParseError as error:
@@ -73,12 +78,28 @@ def load(path: Path) -> Preset:
     except TOMLKitError as error:
         raise PresetError(path, None, f"is not valid TOML ({error})",
                           "Correct the TOML syntax") from None
-    data = document.unwrap()
+    return _from_data(path, text, document.unwrap(), document)
+
+
+def _from_data(path: Path, text: str, data: dict, document) -> Preset:
     header = _header(path, text, data)
     settings = Settings(limits=_section(path, text, data, "limits", Limits),
                         sasl=_section(path, text, data, "sasl", Sasl))
     return Preset(header.get("name") or path.stem, header.get("description", ""), settings,
                   path, document)
+
+
+def _json(path: Path, text: str) -> dict:
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        line = getattr(error, "lineno", None)
+        raise PresetError(path, line, f"is not valid JSON ({getattr(error, 'msg', error)})",
+                          "Correct the JSON syntax") from None
+    if not isinstance(data, dict):
+        raise PresetError(path, None, "must hold one JSON object, with the tables of a preset",
+                          'Write {"limits": {...}, "sasl": {...}}')
+    return data
 
 
 def _read(path: Path) -> str:

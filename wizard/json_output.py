@@ -1,0 +1,91 @@
+"""The command line's `--json` for apply, check, backups, rollback and confirm: one JSON document
+on standard output, whatever happened, so that the Ansible collection (ansible/) and any script
+can drive the wizard without reading prose. The fields are documented in the README ("Driving
+it from a program"); tests/test_json_output.py holds the command line to them.
+
+The commands talk to an output object: the text one prints lines, this one collects them (as
+`messages`) together with what each command records, and prints the document at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import live_change, pending, probe, rules, transaction, writer
+    from .plan import FileChange
+
+COMMANDS = ("apply", "check", "backups", "rollback", "confirm")
+
+
+class JsonOutput:
+    """Collects what a command says and records; `close` prints the document."""
+
+    def __init__(self, command: str | None) -> None:
+        self.fields: dict = {"command": command, "changed": False}
+        self.messages: list[str] = []
+        self.findings: list[dict] = []
+
+    def line(self, text: str = "", colour: str = "") -> None:
+        if text:
+            self.messages.append(text)
+
+    def finding(self, finding: rules.Finding) -> None:
+        self.findings.append({"severity": finding.severity, "code": finding.code,
+                              "fields": list(finding.fields), "message": finding.message,
+                              "fix": finding.fix})
+
+    def diff(self, text: str) -> None:
+        """The changes are recorded whole (`changes`), with their text before and after."""
+
+    def record(self, **fields) -> None:
+        self.fields.update(fields)
+
+    def close(self, status: int) -> None:
+        document = {**self.fields, "status": status, "ok": status == 0,
+                    "findings": self.findings, "messages": self.messages}
+        document.setdefault("error", None)
+        json.dump(document, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+
+
+def change(file_change: FileChange) -> dict:
+    return {"path": str(file_change.path), "before": file_change.old, "after": file_change.new,
+            "diff": file_change.diff}
+
+
+def outcome(done: transaction.Outcome) -> dict:
+    return {"backup_set": done.backup.id, "backup_dir": str(done.backup.directory),
+            "written": [str(path) for path in done.written], "reloaded": list(done.reloaded),
+            "notes": list(done.notes)}
+
+
+def report(probed: probe.Report | None) -> dict | None:
+    if probed is None:
+        return None
+    return {"passed": probed.passed, "checked": probed.checked, "problems": probed.problems,
+            "log_lines": probed.log_lines, "skipped": probed.skipped}
+
+
+def waiting(change_pending: pending.Pending | None) -> dict | None:
+    if change_pending is None:
+        return None
+    return {"backup_set": change_pending.backup, "deadline": change_pending.deadline,
+            "seconds_left": change_pending.seconds_left()}
+
+
+def result(done: live_change.Result) -> dict:
+    """A change from start to end: what was written, the live check, and the way back."""
+    return {**outcome(done.outcome), "probe": report(done.report),
+            "rolled_back": done.undo is not None, "rollback_probe": report(done.undo_report),
+            "rollback_error": done.undo_error, "timer_error": done.timer_error,
+            "pending": waiting(done.pending), "verdict": done.verdict()}
+
+
+def backup(kept: writer.BackupSet) -> dict:
+    return {"id": kept.id, "created": kept.created, "reason": kept.reason,
+            "completed": kept.completed,
+            "files": [{"path": e["path"], "size": e["size"], "mode": e["mode"]}
+                      for e in kept.entries]}
