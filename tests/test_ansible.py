@@ -16,15 +16,30 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from test_cli import snapshot
 
+import debian13
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "debian12"
 BIN = Path(sys.executable).parent
-HOSTS = ("mx1", "mx2")
+WIZARD_IN_ROOT = "/opt/postfix-wizard/venv/bin/postfix-wizard"     # .ci/in-debian13 setup
+
+
+@dataclass
+class Target:
+    name: str
+    outside: Path             # its Postfix and Dovecot trees, as this test sees them
+    inside: str               # ... and as the target does
+    host: dict                # its inventory entry
+
+    def main_cf(self) -> Path:
+        return self.outside / "postfix" / "main.cf"
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +58,34 @@ def collections(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fleet(tmp_path, collections):
-    """Two targets on this machine (connection local), each with its own configuration."""
-    hosts = {}
-    for name in HOSTS:
-        root = tmp_path / name
-        shutil.copytree(SAMPLE / "postfix", root / "postfix")
-        shutil.copytree(SAMPLE / "dovecot", root / "dovecot")
-        hosts[name] = {"ansible_connection": "local",
-                       "ansible_python_interpreter": sys.executable,
-                       "postfix_dir": str(root / "postfix"), "dovecot_dir": str(root / "dovecot"),
-                       "backup_dir": str(root / "backups"),
-                       "wizard": str(BIN / "postfix-wizard")}
+    """Two targets at once, each with its own generation: this machine (connection local,
+    Debian 12's files in a private directory) and the Debian 13 root (community.general's
+    chroot connection, Debian 13's own files copied to a private directory inside it)."""
+    why = debian13.why_unavailable()
+    if why is None and not (debian13.ROOT / WIZARD_IN_ROOT.lstrip("/")).exists():
+        why = f"the wizard is not installed in the Debian 13 root (.ci/in-debian13 {debian13.ROOT} setup)"
+    if why:
+        pytest.skip(why)
+    here = tmp_path / "mx1"
+    shutil.copytree(SAMPLE / "postfix", here / "postfix")
+    shutil.copytree(SAMPLE / "dovecot", here / "dovecot")
+    inside = Path(tempfile.mkdtemp(prefix="pw-ansible-", dir=debian13.ROOT / "tmp"))
+    for name in ("postfix", "dovecot"):
+        shutil.copytree(debian13.ROOT / "etc" / name, inside / name, symlinks=True)
+    targets = [
+        Target("mx1", here, str(here), {"ansible_connection": "local",
+                                        "ansible_python_interpreter": sys.executable,
+                                        "wizard": str(BIN / "postfix-wizard")}),
+        Target("mx13", inside, "/" + str(inside.relative_to(debian13.ROOT)),
+               {"ansible_connection": "community.general.chroot",
+                "ansible_host": str(debian13.ROOT),
+                "ansible_python_interpreter": "/usr/bin/python3", "wizard": WIZARD_IN_ROOT})]
+    hosts = {t.name: {**t.host, "postfix_dir": f"{t.inside}/postfix",
+                      "dovecot_dir": f"{t.inside}/dovecot", "backup_dir": f"{t.inside}/backups"}
+             for t in targets}
     (tmp_path / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}))
-    return Fleet(tmp_path, collections)
+    yield Fleet(tmp_path, collections, targets)
+    shutil.rmtree(inside, ignore_errors=True)
 
 
 APPLY = """
@@ -74,8 +104,8 @@ APPLY = """
 
 
 class Fleet:
-    def __init__(self, work: Path, collections: Path) -> None:
-        self.work, self.collections = work, collections
+    def __init__(self, work: Path, collections: Path, targets: list[Target]) -> None:
+        self.work, self.collections, self.targets = work, collections, targets
 
     def play(self, what: str = "preset: rhel9-guide", *options: str) -> tuple[int, dict, str]:
         """ansible-playbook; its exit status, each host's result of the task (with --diff, its
@@ -98,36 +128,40 @@ class Fleet:
         return result.returncode, hosts, result.stdout + result.stderr
 
     def trees(self) -> dict:
-        return {name: snapshot(self.work / name) for name in HOSTS}
+        return {t.name: snapshot(t.outside) for t in self.targets}
 
 
 def test_check_and_diff_then_apply_then_again_changes_nothing(fleet):
     before = fleet.trees()
     status, hosts, printed = fleet.play("preset: rhel9-guide", "--check", "--diff")
     assert status == 0 and fleet.trees() == before               # check mode: no byte changed
-    for name in HOSTS:
-        result = hosts[name]
+    for target in fleet.targets:
+        result = hosts[target.name]
         assert result["changed"] and not result.get("failed")
-        main_cf = str(fleet.work / name / "postfix" / "main.cf")
+        main_cf = f"{target.inside}/postfix/main.cf"                 # this host's own files
         assert f"--- before: {main_cf}" in printed and f"+++ after: {main_cf}" in printed
         change = next(c for c in result["changes"] if c["path"] == main_cf)
+        assert change["before"] == target.main_cf().read_text()
         assert "smtpd_client_connection_rate_limit = 30" in change["after"]
-        assert "smtpd_client_connection_rate_limit" not in change["before"]
-    assert printed.count("+smtpd_client_connection_rate_limit = 30") == len(HOSTS)
+    assert printed.count("+smtpd_client_connection_rate_limit = 30") == len(fleet.targets)
+    for target in fleet.targets:                  # each diff is of that host's own files
+        for change in hosts[target.name]["changes"]:
+            inner = Path(change["path"]).relative_to(target.inside)
+            assert change["before"] == (target.outside / inner).read_text()
+    releases = {t.name: (t.outside / "postfix" / "main.cf").read_text() for t in fleet.targets}
+    assert releases["mx1"] != releases["mx13"]                  # Debian 12's and 13's own files
 
     status, hosts, _ = fleet.play("preset: rhel9-guide")
     assert status == 0
     after = fleet.trees()
-    for name in HOSTS:
-        assert hosts[name]["changed"] and hosts[name]["backup_set"]
-        assert after[name] != before[name]
-        assert "smtpd_client_connection_rate_limit = 30" in \
-            (fleet.work / name / "postfix" / "main.cf").read_text()
+    for target in fleet.targets:
+        assert hosts[target.name]["changed"] and hosts[target.name]["backup_set"]
+        assert after[target.name] != before[target.name]
+        assert "smtpd_client_connection_rate_limit = 30" in target.main_cf().read_text()
 
     status, hosts, _ = fleet.play("preset: rhel9-guide")
-    assert status == 0 and not any(hosts[name]["changed"] for name in HOSTS)
-    assert {k: v for k, v in fleet.trees().items()} == {
-        name: {p: d for p, d in after[name].items()} for name in HOSTS}
+    assert status == 0 and not any(hosts[t.name]["changed"] for t in fleet.targets)
+    assert fleet.trees() == after
 
 
 def test_a_bad_preset_fails_on_every_host_with_the_wizards_message(fleet):
@@ -137,12 +171,14 @@ def test_a_bad_preset_fails_on_every_host_with_the_wizards_message(fleet):
     before = fleet.trees()
     status, hosts, printed = fleet.play("preset: files/bad.toml")
     assert status == 2                                             # a failed task
-    for name in HOSTS:
-        assert re.search(rf"^{name} +: ok=0 +changed=0 .* failed=1 ", printed, re.M), printed
-        assert not hosts[name]["changed"] and hosts[name]["status"] == 2
-        assert hosts[name]["msg"].startswith("files/bad.toml, line 2: "
-                                             "limits.smtpd_client_connection_rate_limit")
-        assert "whole number" in hosts[name]["msg"]
+    for target in fleet.targets:
+        assert re.search(rf"^{target.name} +: ok=0 +changed=0 .* failed=1 ", printed, re.M), \
+            printed
+        result = hosts[target.name]
+        assert not result["changed"] and result["status"] == 2
+        assert result["msg"].startswith("files/bad.toml, line 2: "
+                                         "limits.smtpd_client_connection_rate_limit")
+        assert "whole number" in result["msg"]
     assert fleet.trees() == before
 
 
@@ -151,10 +187,9 @@ def test_inline_settings_and_a_controller_file_apply_like_a_preset(fleet):
     (fleet.work / "files" / "team.toml").write_text(
         '[preset]\nname = "team"\nformat = 1\n[limits]\nsmtpd_client_connection_rate_limit = 17\n')
     status, hosts, _ = fleet.play("preset: files/team.toml", "--limit", "mx1")
-    assert status == 0 and hosts["mx1"]["changed"]
+    assert status == 0 and hosts["mx1"]["changed"] and "mx13" not in hosts
     status, hosts, _ = fleet.play(
-        "settings: {limits: {smtpd_client_connection_rate_limit: 17}}", "--limit", "mx2")
-    assert status == 0 and hosts["mx2"]["changed"]
-    texts = {name: (fleet.work / name / "postfix" / "main.cf").read_text() for name in HOSTS}
-    assert texts["mx1"] == texts["mx2"].replace(str(fleet.work / "mx2"), str(fleet.work / "mx1"))
-    assert "smtpd_client_connection_rate_limit = 17" in texts["mx1"]
+        "settings: {limits: {smtpd_client_connection_rate_limit: 17}}", "--limit", "mx13")
+    assert status == 0 and hosts["mx13"]["changed"]
+    for target in fleet.targets:
+        assert "smtpd_client_connection_rate_limit = 17" in target.main_cf().read_text()
