@@ -108,27 +108,31 @@ class Fleet:
         self.work, self.collections, self.targets = work, collections, targets
 
     def play(self, what: str = "preset: rhel9-guide", *options: str) -> tuple[int, dict, str]:
-        """ansible-playbook; its exit status, each host's result of the task (with --diff, its
-        `diff` too: ansible-core's tree callback writes a host's result as JSON), and what it
-        printed."""
-        (self.work / "play.yml").write_text(APPLY.format(what=what))
-        tree = self.work / "results"
-        shutil.rmtree(tree, ignore_errors=True)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(self.collections),
-                   ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-                   ANSIBLE_CALLBACK_TREE_DIR=str(tree), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_LOCAL_TEMP=str(self.work / "tmp"),
-                   ANSIBLE_REMOTE_TEMP=str(self.work / "remote-tmp"),
-                   PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-        result = subprocess.run([BIN / "ansible-playbook", "-i", "inventory.json", "play.yml",
-                                 *options], cwd=self.work, env=env, capture_output=True,
-                                text=True, timeout=300)
-        hosts = {path.name: json.loads(path.read_text()) for path in tree.glob("*")} \
-            if tree.is_dir() else {}
-        return result.returncode, hosts, result.stdout + result.stderr
+        return run_playbook(self.work, self.collections, APPLY.format(what=what), *options)
 
     def trees(self) -> dict:
         return {t.name: snapshot(t.outside) for t in self.targets}
+
+
+def run_playbook(work: Path, collections: Path, playbook: str, *options: str
+                 ) -> tuple[int, dict, str]:
+    """ansible-playbook with work/inventory.json; its exit status, each host's result of the
+    last task it ran there (ansible-core's tree callback writes it as JSON), and what it
+    printed."""
+    (work / "play.yml").write_text(playbook)
+    tree = work / "results"
+    shutil.rmtree(tree, ignore_errors=True)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+               ANSIBLE_CALLBACK_TREE_DIR=str(tree), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(work / "tmp"), ANSIBLE_REMOTE_TEMP=str(work / "remote-tmp"),
+               PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    result = subprocess.run([BIN / "ansible-playbook", "-i", "inventory.json", "play.yml",
+                             *options], cwd=work, env=env, capture_output=True, text=True,
+                            timeout=300)
+    hosts = {path.name: json.loads(path.read_text()) for path in tree.glob("*")} \
+        if tree.is_dir() else {}
+    return result.returncode, hosts, result.stdout + result.stderr
 
 
 def test_check_and_diff_then_apply_then_again_changes_nothing(fleet):
