@@ -567,7 +567,8 @@ class WizardApp(App):
     def start_apply(self, plan, confirm_seconds: int | None) -> None:
         """The change runs in a worker; the progress screen shows its steps."""
         progress = ApplyProgress("Applying the changes", self.show_path)
-        self.push_screen(progress, lambda _: self.query_one("#result").scroll_visible())
+        self.push_screen(progress, lambda _: self.call_after_refresh(
+            lambda: self.query_one("#result").scroll_visible(animate=False)))
 
         def step(text: str) -> None:
             self.call_from_thread(progress.add_step, text)
