@@ -197,3 +197,45 @@ def test_inline_settings_and_a_controller_file_apply_like_a_preset(fleet):
     assert status == 0 and hosts["mx13"]["changed"]
     for target in fleet.targets:
         assert "smtpd_client_connection_rate_limit = 17" in target.main_cf().read_text()
+
+
+GET_PIP_STAND_IN = '''\
+"""Stands in for pypa's get-pip.py, which ansible-test fetches from a host this machine cannot
+reach: pip from the interpreter's own ensurepip, then pip installs what get-pip was asked for.
+ansible-test runs pip with no configuration file (PIP_CONFIG_FILE=/dev/null); where this
+machine's pip trusts a CA bundle of its own, each new environment is given it as PIP_CERT."""
+import ensurepip, os, subprocess, sys, sysconfig
+ensurepip.bootstrap()
+CERT = {cert!r}
+if CERT:
+    with open(os.path.join(sysconfig.get_paths()["purelib"], "zz_pip_cert.pth"), "w") as pth:
+        pth.write("import os; os.environ.setdefault('PIP_CERT', %r)\\n" % CERT)
+    os.environ.setdefault("PIP_CERT", CERT)
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", "-q", *args]))
+'''
+
+
+def test_ansible_test_sanity_passes(collections):
+    """Every sanity test ansible-test has (24 in ansible-core 2.19), on Python 3.11, with their
+    own pinned requirements from PyPI. Its environments live below .venv (HOME), not in
+    ~/.ansible."""
+    from ansible_test._internal.python_requirements import get_venv_packages
+    from ansible_test._internal.host_configs import NativePythonConfig
+    pip = get_venv_packages(NativePythonConfig(version="3.11"))["pip"]
+    home = ROOT / ".venv" / "ansible-test-home"
+    cache = home / ".ansible" / "test" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    cert = os.environ.get("PIP_CERT") or subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.cert"], capture_output=True,
+        text=True).stdout.strip()
+    (cache / f"get_pip_{pip.replace('.', '_')}.py").write_text(GET_PIP_STAND_IN.format(cert=cert))
+    collection = collections / "ansible_collections" / "postfix_wizard" / "hardening"
+    result = subprocess.run([BIN / "ansible-test", "sanity", "--local", "--python", "3.11",
+                             "--requirements", "--color", "no"], cwd=collection,
+                            env=dict(os.environ, HOME=str(home)), capture_output=True, text=True,
+                            timeout=1200)
+    ran = re.findall(r'^Running sanity test "([\w-]+)"', result.stdout, re.M)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert {"validate-modules", "ansible-doc", "pylint", "pep8", "import", "yamllint",
+            "action-plugin-docs", "runtime-metadata"} <= set(ran), ran

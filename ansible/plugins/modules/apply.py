@@ -60,11 +60,13 @@ options:
     default: postfix-wizard
 attributes:
   check_mode:
+    description: Can run in check mode and tell what it would change, changing nothing.
     support: full
   diff_mode:
+    description: Shows each file before and after.
     support: full
 author:
-  - postfix-wizard developers
+  - postfix-wizard developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
