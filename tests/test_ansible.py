@@ -239,3 +239,54 @@ def test_ansible_test_sanity_passes(collections):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert {"validate-modules", "ansible-doc", "pylint", "pep8", "import", "yamllint",
             "action-plugin-docs", "runtime-metadata"} <= set(ran), ran
+
+
+INSTALL = """
+- hosts: all
+  gather_facts: false
+  roles:
+    - role: postfix_wizard.hardening.install
+      vars:
+        postfix_wizard_source: {source}
+        postfix_wizard_wheelhouse: {wheelhouse}
+        postfix_wizard_venv: "{{{{ venv }}}}"
+        postfix_wizard_link: "{{{{ link }}}}"
+"""
+
+
+def test_the_install_role_puts_the_wizard_on_both_generations_from_wheels(tmp_path, collections):
+    """The controller builds the wheel from this checkout and downloads the dependencies for
+    each target's Python (3.11 here, 3.13 in the Debian 13 root); the targets install from
+    those files alone, into a virtual environment of their own Python."""
+    why = debian13.why_unavailable()
+    if why:
+        pytest.skip(why)
+    inside = Path(tempfile.mkdtemp(prefix="pw-role-", dir=debian13.ROOT / "tmp"))
+    seen = "/" + str(inside.relative_to(debian13.ROOT))
+    hosts = {"mx1": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                     "venv": str(tmp_path / "venv"), "link": str(tmp_path / "bin" / "pw")},
+             "mx13": {"ansible_connection": "community.general.chroot",
+                      "ansible_host": str(debian13.ROOT),
+                      "ansible_python_interpreter": "/usr/bin/python3",
+                      "venv": f"{seen}/venv", "link": f"{seen}/bin/pw"}}
+    (tmp_path / "bin").mkdir()
+    (inside / "bin").mkdir()
+    (tmp_path / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}))
+    playbook = INSTALL.format(source=ROOT, wheelhouse=tmp_path / "wheels")
+    try:
+        status, _, printed = run_playbook(tmp_path, collections, playbook)
+        assert status == 0, printed[-4000:]
+        assert re.search(r"^mx1 +: ok=\d+ +changed=[1-9]", printed, re.M), printed[-2000:]
+        here = subprocess.run([tmp_path / "bin" / "pw", "presets"], capture_output=True,
+                              text=True)
+        assert here.returncode == 0 and "rhel9-guide" in here.stdout
+        there = debian13.run(f"{seen}/bin/pw", "presets")
+        assert there.returncode == 0 and "rhel9-guide" in there.stdout, there.stderr
+        assert list((inside / "venv" / "lib").glob("python3.13/site-packages/wizard"))
+        assert list((tmp_path / "wheels").glob("3.13-*/pydantic_core-*cp313*.whl"))
+
+        status, _, printed = run_playbook(tmp_path, collections, playbook)    # again: no change
+        assert status == 0 and all(re.search(rf"^{name} +: ok=\d+ +changed=0 ", printed, re.M)
+                                   for name in hosts), printed[-3000:]
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
