@@ -290,3 +290,61 @@ def test_the_install_role_puts_the_wizard_on_both_generations_from_wheels(tmp_pa
                                    for name in hosts), printed[-3000:]
     finally:
         shutil.rmtree(inside, ignore_errors=True)
+
+
+MODULE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {module}:
+        postfix_dir: "{{{{ postfix_dir }}}}"
+        dovecot_dir: "{{{{ dovecot_dir }}}}"
+        backup_dir: "{{{{ backup_dir }}}}"
+        executable: "{{{{ wizard }}}}"
+        {extra}
+"""
+
+
+def test_rollback_and_confirm_modules(fleet):
+    before = fleet.trees()
+    status, applied, _ = fleet.play("preset: rhel9-guide")
+    assert status == 0
+    after = fleet.trees()
+
+    def run(module: str, extra: str = "", *options: str):
+        return run_playbook(fleet.work, fleet.collections,
+                            MODULE.format(module=f"postfix_wizard.hardening.{module}",
+                                          extra=extra), *options)
+
+    status, hosts, _ = run("rollback", "reload: false", "--check")
+    assert status == 0 and fleet.trees() == after                     # check mode: nothing
+    for target in fleet.targets:
+        assert hosts[target.name]["changed"]
+        assert hosts[target.name]["restored"] == applied[target.name]["backup_set"]
+
+    status, hosts, _ = run("rollback", "reload: false")
+    assert status == 0 and all(hosts[t.name]["changed"] for t in fleet.targets)
+    for target in fleet.targets:                       # the files are back; the sets stay
+        assert {k: v for k, v in fleet.trees()[target.name].items()
+                if not k.startswith("backups")} == before[target.name]
+
+    status, hosts, _ = run("rollback", "reload: false\n        id: 20200101-000000")
+    assert status == 2 and all("20200101-000000" in hosts[t.name]["msg"] for t in fleet.targets)
+
+    status, hosts, _ = run("confirm")                     # nothing pending: no change, no error
+    assert status == 0
+    assert all(not hosts[t.name]["changed"] and hosts[t.name]["confirmed"] is None
+               for t in fleet.targets)
+
+
+@pytest.mark.parametrize("kind, name, words", [
+    ("module", "apply", "Check mode is the wizard's dry run"),
+    ("module", "rollback", "restored together"),
+    ("module", "confirm", "keeps it"),
+    ("role", "install", "They reach no package index")])
+def test_ansible_doc_shows_each_module_and_the_role(collections, kind, name, words):
+    result = subprocess.run([BIN / "ansible-doc", "-t", kind, f"postfix_wizard.hardening.{name}"],
+                            env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections),
+                                     ANSIBLE_NOCOLOR="1"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert words in " ".join(result.stdout.split())
