@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_cli import snapshot
+from test_cli import PLAINTEXT_SASL, snapshot
 
 import debian13
 
@@ -183,6 +183,16 @@ def test_a_bad_preset_fails_on_every_host_with_the_wizards_message(fleet):
         assert result["msg"].startswith("files/bad.toml, line 2: "
                                          "limits.smtpd_client_connection_rate_limit")
         assert "whole number" in result["msg"]
+    assert fleet.trees() == before
+
+    (fleet.work / "files" / "plaintext.toml").write_text(PLAINTEXT_SASL)     # a finding, status 1
+    status, hosts, _ = fleet.play("preset: files/plaintext.toml")
+    assert status == 2
+    for target in fleet.targets:
+        result = hosts[target.name]
+        assert result["status"] == 1 and not result["changed"]
+        assert "STARTTLS" in result["msg"] and " Fix: " in result["msg"]
+        assert any(f["severity"] == "error" for f in result["findings"])
     assert fleet.trees() == before
 
 

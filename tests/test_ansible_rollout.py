@@ -62,3 +62,43 @@ def test_a_failed_live_check_is_rolled_back_and_stops_the_rollout(make_pair, tmp
     assert "mx2" not in results and snapshot(second) == second_before     # never touched
     with pair.smtp() as client:                                            # still takes mail
         assert client.ehlo()[0] == 250
+
+
+CONFIRMED = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - postfix_wizard.hardening.apply:
+        preset: files/sasl.toml
+        confirm: 2m
+        postfix_dir: "{{ postfix_dir }}"
+        dovecot_dir: "{{ dovecot_dir }}"
+        backup_dir: "{{ backup_dir }}"
+        executable: "{{ wizard }}"
+      register: applied
+    - ansible.builtin.assert:
+        that:
+          - applied.changed
+          - applied.probe.passed
+          - applied.pending.backup_set == applied.backup_set
+    - postfix_wizard.hardening.confirm:
+        backup_dir: "{{ backup_dir }}"
+        executable: "{{ wizard }}"
+"""
+
+
+def test_a_change_applied_with_confirm_is_kept_by_the_confirm_module(make_pair, tmp_path,
+                                                                    collections):
+    pair = make_pair("unix", configure_sasl=False)
+    (tmp_path / "files").mkdir()
+    pair.sasl_preset(tmp_path / "files" / "sasl.toml")
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "wizard": str(BIN / "postfix-wizard"), "postfix_dir": str(pair.postfix_dir),
+            "dovecot_dir": str(pair.dovecot_dir), "backup_dir": str(pair.backup_dir)}
+    (tmp_path / "inventory.json").write_text(json.dumps({"all": {"hosts": {"mx1": host}}}))
+    status, results, printed = run_playbook(tmp_path, collections, CONFIRMED)
+    assert status == 0, printed[-3000:]
+    confirmed = results["mx1"]                       # the last task's result: the confirm
+    assert confirmed["changed"] and confirmed["confirmed"], confirmed
+    assert not (pair.backup_dir / "pending.json").exists()
+    assert pair.get_main("smtpd_sasl_auth_enable") == "yes"
