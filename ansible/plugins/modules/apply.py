@@ -32,41 +32,18 @@ options:
       - The same tables as a preset (C(limits), C(sasl), optionally C(preset)), inline.
       - Exactly one of O(preset) and O(settings).
     type: dict
-  postfix_dir:
-    description: Postfix's configuration directory on the target (the wizard's default, C(/etc/postfix)).
-    type: path
-  dovecot_dir:
-    description: Dovecot's configuration directory on the target (default C(/etc/dovecot)).
-    type: path
-  backup_dir:
-    description: Where the backup sets are kept on the target (default C(/var/backups/postfix-wizard)).
-    type: path
-  reload:
-    description: Reload Postfix and Dovecot after writing (the live check needs it).
-    type: bool
-    default: true
-  probe:
-    description: After the reload, check the live server over SMTP and in its logs.
-    type: bool
-    default: true
   confirm:
     description:
       - Keep the change pending for this long (Postfix time syntax, V(5m)); unless
         M(postfix_wizard.hardening.confirm) runs in time, the target rolls it back by itself.
     type: str
-  executable:
-    description: The wizard on the target.
-    type: str
-    default: postfix-wizard
+extends_documentation_fragment:
+  - postfix_wizard.hardening.wizard
+  - postfix_wizard.hardening.wizard.live
 attributes:
-  check_mode:
-    description: Can run in check mode and tell what it would change, changing nothing.
-    support: full
   diff_mode:
     description: Shows each file before and after.
     support: full
-author:
-  - postfix-wizard developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -16,29 +16,12 @@ description:
     O(postfix_wizard.hardening.apply#module:confirm) is rolled back by the target itself when
     its time is up; this keeps it.
   - Nothing pending is not an error; the task reports no change.
-options:
-  backup_dir:
-    description: Where the backup sets (and the pending change) are kept on the target.
-    type: path
-  postfix_dir:
-    description: Postfix's configuration directory on the target (not needed to confirm).
-    type: path
-  dovecot_dir:
-    description: Dovecot's configuration directory on the target (not needed to confirm).
-    type: path
-  executable:
-    description: The wizard on the target.
-    type: str
-    default: postfix-wizard
+extends_documentation_fragment:
+  - postfix_wizard.hardening.wizard
 attributes:
-  check_mode:
-    description: Can run in check mode and tell what it would change, changing nothing.
-    support: full
   diff_mode:
     description: Shows no diff.
     support: none
-author:
-  - postfix-wizard developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -22,36 +22,13 @@ options:
   id:
     description: The backup set (see C(postfix-wizard backups)); the latest when omitted.
     type: str
-  postfix_dir:
-    description: Postfix's configuration directory on the target.
-    type: path
-  dovecot_dir:
-    description: Dovecot's configuration directory on the target.
-    type: path
-  backup_dir:
-    description: Where the backup sets are kept on the target.
-    type: path
-  reload:
-    description: Reload Postfix and Dovecot after restoring.
-    type: bool
-    default: true
-  probe:
-    description: After the reload, check the live server.
-    type: bool
-    default: true
-  executable:
-    description: The wizard on the target.
-    type: str
-    default: postfix-wizard
+extends_documentation_fragment:
+  - postfix_wizard.hardening.wizard
+  - postfix_wizard.hardening.wizard.live
 attributes:
-  check_mode:
-    description: Can run in check mode and tell what it would change, changing nothing.
-    support: full
   diff_mode:
     description: Shows no diff.
     support: none
-author:
-  - postfix-wizard developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
