@@ -71,6 +71,7 @@ class LineReader:
         self.scanner = Scanner(replay.unit, self.service, replay.network, LIMIT_WARNINGS,
                                COUNTED, replay.wrapped)
         self.scanner.set_year(year or time.gmtime().tm_year)
+        self._since: int | None = None
         replay.scanner = self.scanner
 
     @property
@@ -79,12 +80,13 @@ class LineReader:
         return Tally(figures["lines"], figures["postfix"], figures["skipped"], self.sources)
 
     @property
-    def since(self) -> None:
-        raise AttributeError("since is write-only")
+    def since(self) -> int | None:
+        """Lines before this time (epoch seconds) are passed over."""
+        return self._since
 
     @since.setter
     def since(self, when: int | None) -> None:
-        """Lines before this time are passed over."""
+        self._since = when
         self.scanner.set_since(when)
 
     def start_source(self, name: str, modified: float) -> None:
