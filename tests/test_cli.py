@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard import cli, generation, pending, presets
+from wizard import cli, generation, json_output, pending, presets
 from wizard.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -645,7 +645,7 @@ def test_traffic_json_from_the_demo_log_under_a_preset(tmp_path):
 @pytest.mark.parametrize("count", [0, 1, 999, 1000, 1001, 2500])
 def test_json_output_streams_a_long_list_in_batches_and_stays_json(count):
     out = io.StringIO()
-    cli.write_json({"first": 1, "clients": iter({"n": n} for n in range(count)),
+    json_output.write({"first": 1, "clients": iter({"n": n} for n in range(count)),
                     "notes": ["a"]}, out)
     assert json.loads(out.getvalue()) == {"first": 1, "clients": [{"n": n} for n in range(count)],
                                           "notes": ["a"]}

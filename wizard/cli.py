@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from . import json_output, resources
 from .errors import WizardError, WriteError
@@ -407,26 +407,6 @@ def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list
     return report.findings(traffic, server_logs.limits(server, settings))
 
 
-def write_json(document: dict, stream) -> None:
-    """A key a line, each value by json's C encoder (indent= would take its pure-Python one,
-    ten times slower on 50,000 clients); an iterator's items a thousand at a time, so that
-    the document is never whole in memory."""
-    import itertools
-    import json
-    for number, (key, value) in enumerate(document.items()):
-        stream.write(("{\n " if number == 0 else ",\n ") + json.dumps(key) + ": ")
-        if not isinstance(value, Iterator):
-            stream.write(json.dumps(value))
-            continue
-        separator = "["
-        while batch := list(itertools.islice(value, 1000)):
-            stream.write(separator + json.dumps(batch, check_circular=False,
-                                                separators=(",", ":"))[1:-1])
-            separator = ", "
-        stream.write("]" if separator == ", " else "[]")
-    stream.write("\n}\n")
-
-
 def run_traffic(args: argparse.Namespace, out: Output) -> int:
     from .traffic import server_logs
     server = load_server(args)
@@ -439,7 +419,7 @@ def run_traffic(args: argparse.Namespace, out: Output) -> int:
                                server_logs.exceptions_after(server, settings))
     limits = server_logs.limits(server, settings)
     if args.json:
-        write_json(traffic.to_json(limits), sys.stdout)
+        json_output.write(traffic.to_json(limits), sys.stdout)
         return EXIT_OK
     show_traffic(traffic, limits, args.top, args.preset or "the server's current limits", out)
     return EXIT_OK
