@@ -136,7 +136,8 @@ def main() -> None:
     for name, median in medians.items():
         print(f"  {name:<55} {median:6.2f} s")
     ours, theirs = medians.values()
-    print(f"  collection / postconf method: {ours / theirs:.2f}x (target: not slower, 1.00x or less)")
+    print(f"  collection / postconf method: {ours / theirs:.2f}x "
+          "(target: not slower, 1.00x or less)")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def fleet(tmp_path, collections):
     chroot connection, Debian 13's own files copied to a private directory inside it)."""
     why = debian13.why_unavailable()
     if why is None and not (debian13.ROOT / WIZARD_IN_ROOT.lstrip("/")).exists():
-        why = f"the wizard is not installed in the Debian 13 root (.ci/in-debian13 {debian13.ROOT} setup)"
+        why = ("the wizard is not installed in the Debian 13 root "
+               f"(.ci/in-debian13 {debian13.ROOT} setup)")
     if why:
         pytest.skip(why)
     here = tmp_path / "mx1"

@@ -646,7 +646,7 @@ def test_traffic_json_from_the_demo_log_under_a_preset(tmp_path):
 def test_json_output_streams_a_long_list_in_batches_and_stays_json(count):
     out = io.StringIO()
     json_output.write({"first": 1, "clients": iter({"n": n} for n in range(count)),
-                    "notes": ["a"]}, out)
+                       "notes": ["a"]}, out)
     assert json.loads(out.getvalue()) == {"first": 1, "clients": [{"n": n} for n in range(count)],
                                           "notes": ["a"]}
 

@@ -18,7 +18,7 @@ import pytest
 
 from wizard.traffic.reading import LineReader, read_paths
 from wizard.traffic.replay import PARAMETERS, Replay
-from wizard.traffic.report import Exceptions, summarize
+from wizard.traffic.report import RATE_OF, Exceptions, summarize
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "maillog"
 START = calendar.timegm((2026, 3, 9, 10, 0, 0))
@@ -298,7 +298,8 @@ def test_each_connection_to_a_wrapper_mode_service_is_a_new_tls_session(tmp_path
     yet anvil counts each as a new TLS session."""
     lines = []
     for index in range(3):
-        lines += [(START + index, f"postfix/submissions/smtpd[{index}]", "connect from a[192.0.2.5]"),
+        lines += [(START + index, f"postfix/submissions/smtpd[{index}]",
+                   "connect from a[192.0.2.5]"),
                   (START + index + 1, f"postfix/submissions/smtpd[{index}]",
                    "disconnect from a[192.0.2.5] ehlo=1 auth=1 quit=1 commands=3")]
     path = write_log(tmp_path / "log", classic, sorted(lines), junk=False)
@@ -367,9 +368,7 @@ def test_what_a_typed_value_would_refuse_matches_the_clients_one_by_one(tmp_path
         listed = [r for r in traffic.would_refuse({parameter: limit})]
         assert (judged.refused_clients, judged.refused_times) == \
             (len(listed), sum(r["times"] for r in listed)), parameter
-        figure = "message_size_limit" if parameter == "message_size_limit" else \
-            next(rate for rate, name in PARAMETERS.items() if name == parameter)
-        clients, value = traffic.pool(figure)
+        clients, value = traffic.pool(RATE_OF.get(parameter, parameter))
         assert judged.peaks == sorted(map(value, clients), reverse=True)
         assert judged.peak == max(map(value, clients))
     assert traffic.judge("smtpd_client_connection_rate_limit", 3).busiest == "192.0.2.10 on smtp"

@@ -27,7 +27,8 @@ MESSAGES = ["connect from a[192.0.2.1]", "connect from a[2001:db8::1]", "connect
             "warning: AUTH command rate limit exceeded: 3 from a[192.0.2.1] for service ",
             "warning: Recipient address rate limit exceeded",
             "message repeated 3 times: [ connect from a[192.0.2.1]]",
-            "message repeated 99999999999999 times: [", "[ID 197553 mail.info] connect from a[192.0.2.9]"]
+            "message repeated 99999999999999 times: [",
+            "[ID 197553 mail.info] connect from a[192.0.2.9]"]
 
 line = st.builds(lambda stamp, program, message, junk: f"{stamp} mx {program}: {message}{junk}",
                  st.sampled_from(STAMPS), st.sampled_from(PROGRAMS), st.sampled_from(MESSAGES),

@@ -618,8 +618,8 @@ def main(argv: list[str] | None = None) -> int:
             out = json_output.JsonOutput(args.command)
         status = run(args, out)
     except (WizardError, KeyboardInterrupt) as error:
-        if "--json" in argv and not isinstance(out, json_output.JsonOutput) and \
-                not any(word == "traffic" for word in argv):
+        if "--json" in argv and "traffic" not in argv and \
+                not isinstance(out, json_output.JsonOutput):
             out = json_output.JsonOutput(None)          # the arguments themselves were wrong
         status = failed(error, out)
     except BrokenPipeError:

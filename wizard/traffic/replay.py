@@ -11,11 +11,11 @@ The log gives each connection's time and, at its disconnect, how many MAIL, RCPT
 AUTH and STARTTLS commands the session sent; those are counted at the disconnect's time. Every
 STARTTLS counts as a new TLS session, and so does each connection to a service in TLS wrapper
 mode (smtps: smtpd_tls_wrappermode=yes), counted at its connect (the log does not say which
-sessions were resumed, which anvil does not count). What is kept per client is a histogram of its window counts (and of its
-concurrency at each connect), so that what any limit would have refused is a sum over that
-histogram: a window with n events refuses n - limit of them. Two simplifications, both on the
-side of refusing more: a connection that a limit would have refused still counts its session's
-commands, and still counts as open.
+sessions were resumed, which anvil does not count). What is kept per client is a histogram of
+its window counts (and of its concurrency at each connect), so that what any limit would have
+refused is a sum over that histogram: a window with n events refuses n - limit of them. Two
+simplifications, both on the side of refusing more: a connection that a limit would have refused
+still counts its session's commands, and still counts as open.
 
 The counting runs, line by line, in the compiled scanner (_scan.c, `count` and `close_window`);
 this module gives it the networks anvil counts and turns what it counted into Clients.

@@ -30,7 +30,6 @@ SUGGESTION_RULE = (f"rate and count limits: twice the peak of the busiest client
                    f"message accepted, rounded up to a whole MiB, at least {DEFAULT_MESSAGE_SIZE}")
 
 
-
 class Exceptions:
     """smtpd_client_event_limit_exceptions as Postfix matches a client address: the first
     entry that matches decides, `!` negates; host and domain names and tables cannot be judged
@@ -97,7 +96,7 @@ class Traffic:
     first: int | None
     last: int | None
     notes: list[str] = field(default_factory=list)
-    cached: dict = field(default_factory=dict, repr=False, compare=False)
+    summaries: dict = field(default_factory=dict, repr=False, compare=False)   # figure → summary
 
     @cached_property
     def limited(self) -> list[Client]:
@@ -121,11 +120,10 @@ class Traffic:
         return [c for c in clients if value(c) > limit] if limit else []
 
     def suggestions(self) -> dict[str, int]:
-        if "suggestions" not in self.cached:
-            self.cached["suggestions"] = self._suggest()
-        return dict(self.cached["suggestions"])
+        return dict(self._suggested)
 
-    def _suggest(self) -> dict[str, int]:
+    @cached_property
+    def _suggested(self) -> dict[str, int]:
         found = {}
         for rate, parameter in PARAMETERS.items():
             client = self.busiest(rate)
@@ -173,16 +171,15 @@ class Traffic:
     def summary(self, figure: str) -> tuple[list[int], dict[int, int], Client | None]:
         """A figure's values over its clients, smallest first; their histograms summed (a rate's
         windows, or sessions open at a connect); and the busiest client."""
-        key = ("summary", figure)
-        if key not in self.cached:
+        if figure not in self.summaries:
             clients, value = self.pool(figure)
             summed = {} if figure == "message_size_limit" or not clients else \
                 clients[0].scanner.summed([c.number for c in clients], PEAK_INDEX[figure])
-            self.cached[key] = (sorted(map(value, clients)), summed, self.busiest(figure))
-        return self.cached[key]
+            self.summaries[figure] = (sorted(map(value, clients)), summed, self.busiest(figure))
+        return self.summaries[figure]
 
     def client_json(self, client: Client) -> dict:
-        connection, message, recipient, auth, tls, concurrency = client.peaks
+        connection, message, recipient, auth, tls, concurrency = client.peaks   # PEAK_INDEX's order
         return {"client": client.address, "service": client.service,
                 "excepted": client.excepted,
                 "connections": client.connections, "connection_rate_peak": connection,

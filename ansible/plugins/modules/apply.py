@@ -111,7 +111,9 @@ messages:
   type: list
   elements: str
 status:
-  description: The wizard's exit status (0 ok, 1 validation errors, 2 refused, 3 write failed, 4 live check failed and rolled back).
+  description:
+    - The wizard's exit status (0 ok, 1 validation errors, 2 refused, 3 write failed, 4 live
+      check failed and rolled back).
   returned: always
   type: int
 """
