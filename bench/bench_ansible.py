@@ -68,9 +68,9 @@ SYSTEM_ROLES = """
 
 def system_roles_playbook() -> str:
     """The same settings as the wizard's plan for rhel9-guide on Debian 12's files."""
-    from wizard import presets
-    from wizard.plan import make_plan
-    from wizard.server import Server
+    from wizard.settings import presets
+    from wizard.change.plan import make_plan
+    from wizard.server.state import Server
     server = Server.load(SAMPLE / "postfix", SAMPLE / "dovecot")
     plan = make_plan(server, presets.load(presets.find("rhel9-guide")).settings)
     auth = next(c for c in plan.changes if c.path.name == "10-auth.conf")

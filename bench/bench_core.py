@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wizard import presets  # noqa: E402
-from wizard.maincf import MainCf  # noqa: E402
-from wizard.plan import limit_texts  # noqa: E402
+from wizard.settings import presets
+from wizard.files.maincf import MainCf
+from wizard.change.plan import limit_texts
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -30,10 +30,10 @@ from .steps import STEP_IDS, STEPS, TCP_ONLY, UNIX_ONLY, Step, step
 
 if TYPE_CHECKING:
     from wizard import rules
-    from wizard.live_change import Result
+    from wizard.change.live import Result
     from wizard.traffic.report import Traffic
-    from wizard.presets import Preset
-    from wizard.server import Server
+    from wizard.settings.presets import Preset
+    from wizard.server.state import Server
     from wizard.session import Session
 
 
@@ -438,8 +438,8 @@ class WizardApp(App):
             self.query_one("#preset-file", Input).focus()
             self.notify("Type the path of the preset file, then press Ctrl+S again.")
             return
-        from wizard import presets
-        from wizard.presets import PresetError
+        from wizard.settings import presets
+        from wizard.settings.presets import PresetError
         path = Path(path_text).expanduser()
         loaded = self.session.preset
         document = loaded.document if loaded and loaded.path == path else None
@@ -537,7 +537,7 @@ class WizardApp(App):
         self.ask_before_applying(CONFIRM_MINUTES * 60)
 
     def ask_before_applying(self, confirm_seconds: int | None) -> None:
-        from wizard import pending
+        from wizard.change import pending
         from wizard.errors import WizardError
         try:
             pending.refuse_if_pending(self.backup_dir)
@@ -577,15 +577,15 @@ class WizardApp(App):
 
     def run_change(self, plan, confirm_seconds: int | None, step) -> Result | Exception:
         """In the worker thread: the transaction, the live check and, if it fails, the way
-        back (wizard/live_change.py)."""
-        from wizard import live_change, transaction
+        back (wizard/live.py)."""
+        from wizard.change import live, transaction
         from wizard.errors import WizardError
         target = transaction.target_for(self.server, self.session.chosen())
         writes = transaction.writes_for(plan.changes)
-        dirs = live_change.Dirs(self.server.postfix_dir, self.server.dovecot_dir,
+        dirs = live.Dirs(self.server.postfix_dir, self.server.dovecot_dir,
                                 self.backup_dir)
         try:
-            return live_change.run(lambda inner: transaction.apply(
+            return live.run(lambda inner: transaction.apply(
                 writes, target, self.backup_dir, reload=self.reload_services, step=inner),
                 dirs, probe_after=self.reload_services, confirm_seconds=confirm_seconds,
                 step=step)
@@ -641,7 +641,7 @@ class WizardApp(App):
         await self.go_to("rates")
 
     async def action_quit(self) -> None:
-        from wizard import pending
+        from wizard.change import pending
         if any(w.name == "apply" and w.is_running for w in self.workers):
             self.notify("The change is being applied; quit when it is done.", severity="warning")
             return

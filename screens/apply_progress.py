@@ -22,7 +22,7 @@ from textual.widgets import Button, Footer, Header, ProgressBar, Static
 from .overview import Display
 
 if TYPE_CHECKING:
-    from wizard.live_change import Result
+    from wizard.change.live import Result
 
 
 def countdown(seconds: int) -> str:
@@ -145,7 +145,7 @@ class ApplyProgress(Screen[None]):
             self.action_close()
 
     def action_confirm_change(self) -> None:
-        from wizard import pending
+        from wizard.change import pending
         waiting, self.result.pending = self.pending, None
         self.ticker.stop()
         self.query_one("#confirm-change").display = False

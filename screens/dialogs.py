@@ -57,7 +57,7 @@ class PresetPicker(ModalScreen["Preset | None"]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def compose(self) -> ComposeResult:
-        from wizard import presets
+        from wizard.settings import presets
         with Vertical():
             yield Static("Load a preset", classes="title")
             yield OptionList(*[Option(f"{p.name}: {p.description}", id=p.name)
@@ -73,7 +73,7 @@ class PresetPicker(ModalScreen["Preset | None"]):
         self._load(event.value.strip())
 
     def _load(self, name_or_path: str) -> None:
-        from wizard import presets
+        from wizard.settings import presets
         try:
             self.dismiss(presets.load(presets.find(name_or_path)))
         except presets.PresetError as error:

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Sparkline, Static
 
 if TYPE_CHECKING:      # the core is imported after the first paint (see app.py)
-    from wizard.rules import Finding
+    from wizard.findings import Finding
     from wizard.session import Session
     from wizard.traffic.report import Traffic
 

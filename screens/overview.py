@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Callable
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from wizard.server import Server
+    from wizard.server.state import Server
 
 Display = Callable[[Path], str]
 
 
 def overview_text(server: Server, show_path: Display = str, notes: tuple[str, ...] = ()) -> Text:
     from wizard import rules
-    from wizard.model import Settings
+    from wizard.settings.model import Settings
     out = Text()
     sasl = server.current().sasl
     chrooted = server.smtpd_chrooted

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tmux_session import Tmux
-from wizard import presets
+from wizard.settings import presets
 
 ROOT = Path(__file__).resolve().parents[1]
 # The RHEL 9 guide's recipe as shipped: the one place tests take its values from.

@@ -133,7 +133,7 @@ def dovecot_generation() -> str:
     syntax (dovecot_config_version first, named passdb/userdb with their own settings,
     inet_listener `listen` instead of `address`): write_dovecot_conf() and
     dovecot_listener() write the generation installed here."""
-    from wizard.generation import installed_dovecot     # cached: asked once per process
+    from wizard.server.versions import installed_dovecot
     major, minor = map(int, (installed_dovecot() or "2.3").split(".")[:2])
     return "2.4" if (major, minor) >= (2, 4) else "2.3"
 

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from wizard import cli, generation, json_output, pending, presets
-from wizard.server import Server
+from wizard import cli
+from wizard.server import versions
+from wizard.cli import json_output
+from wizard.change import pending
+from wizard.settings import presets
+from wizard.server.state import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "debian12"
@@ -514,7 +518,7 @@ def test_an_unknown_demo_name_lists_the_samples(tmp_path):
 
 
 def test_a_tree_of_the_other_dovecot_generation_is_refused_before_any_edit(box):
-    installed = generation.installed_dovecot()
+    installed = versions.installed_dovecot()
     if installed is None:
         pytest.skip("Dovecot is not installed: the files alone decide the generation")
     other = "debian13" if installed.startswith("2.3") else "debian12"
@@ -615,7 +619,7 @@ def test_the_systemd_timer_runs_the_same_expiry():
     assert timer[timer.index("--") + 1:] == command
     assert command[1:5] == ["-m", "wizard", "expire", "20261202-101500"]
     env = [a for a in timer if a.startswith("--setenv=PYTHONPATH=")]
-    assert env and Path(env[0].split("=", 2)[2], "wizard", "pending.py").exists()
+    assert env and Path(env[0].split("=", 2)[2], "wizard", "change", "pending.py").exists()
     result = subprocess.run([*command, "--backup-dir", "/nonexistent-postfix-wizard"],
                             capture_output=True, text=True, cwd="/",
                             env=dict(os.environ, PYTHONPATH=env[0].split("=", 2)[2]))

@@ -34,10 +34,13 @@ except ImportError:  # pytest run from inside tests/ without the repo root on sy
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from harness import MailPair, daemons_available, dovecot_generation
 
-from wizard import postfix, rules, transaction
-from wizard.model import Settings
-from wizard.server import Server
-from wizard.writer import WriteError
+from wizard.server import postconf
+from wizard import rules
+from wizard.change import transaction
+from wizard.daemons.handshake import AuthSocket
+from wizard.settings.model import Settings
+from wizard.server.state import Server
+from wizard.change.writer import WriteError
 
 _ok, _why = daemons_available()
 pytestmark = pytest.mark.skipif(not _ok, reason=_why or "daemons not available")
@@ -53,7 +56,7 @@ RHEL_SASL = {
 
 def postfix_release() -> tuple[int, ...]:
     """The installed Postfix's version, e.g. (3, 10, 13)."""
-    return tuple(int(part) for part in postfix.defaults()["mail_version"].split(".")[:3])
+    return tuple(int(part) for part in postconf.defaults()["mail_version"].split(".")[:3])
 
 
 def expect_log(pair: MailPair, pattern: str, timeout: float = 6) -> str:
@@ -258,8 +261,8 @@ def test_sasl_with_dovecot_down_kills_smtpd(tmp_path, monkeypatch, sasl, how):
         # undone instead of leaving smtpd pointed at a dead socket.
         assert transaction.reload_dovecot(dovecot_dir) is False
         target = transaction.target_for(server, Settings())
-        assert target.listener == (("unix", str(p.auth_socket)) if sasl == "unix"
-                                   else ("tcp", "127.0.0.1", p.auth_port))
+        assert target.listener == (AuthSocket.unix(str(p.auth_socket)) if sasl == "unix"
+                                   else AuthSocket.tcp("127.0.0.1", p.auth_port))
         monkeypatch.setattr(transaction, "LISTENER_WAIT_SECONDS", 0.3)
         main_cf = Path(p.postfix_dir) / "main.cf"
         old = main_cf.read_bytes()

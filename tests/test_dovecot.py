@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from wizard.dovecot import DovecotConfig, InetListener, Listener, Setting, UnixListener, parse
+from wizard.files.dovecot import DovecotConfig, InetListener, Listener, Setting, UnixListener, parse
 from wizard.errors import ConfigError
-from wizard.generation import installed_dovecot
+from wizard.server.versions import installed_dovecot
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -1,5 +1,5 @@
 """Issue 11: the live check. Before main.cf changes, Dovecot's auth process must complete the
-auth protocol handshake and serve every configured mechanism (wizard/auth_handshake.py).
+auth protocol handshake and serve every configured mechanism (wizard/handshake.py).
 
 Real daemons (tests/harness.py), both socket kinds. The refusal by the rules goes through the
 real command line; the live check itself is driven in-process past the rules, as the backstop
@@ -13,27 +13,31 @@ import pytest
 
 from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, ehlo_features, fresh_ip, make_pair  # noqa: F401 (a fixture)
-from wizard import auth_handshake, generation, presets, transaction
+from wizard.daemons import handshake
+from wizard.daemons.handshake import AuthSocket
+from wizard.server import versions
+from wizard.settings import presets
+from wizard.change import transaction
 from wizard.cli import EXIT_INVALID
 from wizard.errors import WriteError
-from wizard.model import PLUGIN_MECHANISMS
-from wizard.plan import make_plan
-from wizard.server import Server
+from wizard.settings.model import PLUGIN_MECHANISMS
+from wizard.change.plan import make_plan
+from wizard.server.state import Server
 
 pytestmark = harness.daemon_marks()
 
 GSSAPI_PLUGIN = PLUGIN_MECHANISMS["gssapi"][0]
-plugins = generation.installed_dovecot_auth_plugins()
+plugins = versions.installed_dovecot_auth_plugins()
 needs_no_gssapi = pytest.mark.skipif(
     plugins is None or GSSAPI_PLUGIN in plugins,
     reason="no Dovecot module directory here" if plugins is None
     else "Dovecot's GSSAPI plugin is installed here")
 
 
-def listener(pair) -> tuple:
+def listener(pair) -> AuthSocket:
     if pair.sasl == "unix":
-        return ("unix", str(pair.auth_socket))
-    return ("tcp", "127.0.0.1", pair.auth_port)
+        return AuthSocket.unix(str(pair.auth_socket))
+    return AuthSocket.tcp("127.0.0.1", pair.auth_port)
 
 
 def config_bytes(pair) -> dict:
@@ -44,7 +48,7 @@ def config_bytes(pair) -> dict:
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_handshake_lists_what_dovecot_serves(make_pair, kind):
     pair = make_pair(kind, configure_sasl=True)
-    served = auth_handshake.handshake(listener(pair))
+    served = handshake.handshake(listener(pair))
     assert served.version.startswith("1.") and set(served.mechanisms) == {"plain", "login"}
 
 
@@ -80,7 +84,7 @@ def test_the_live_check_stops_a_mechanism_dovecot_cannot_serve(make_pair, kind, 
     features = ehlo_features(pair, tls=True, source=fresh_ip())
     assert ("auth" in features) == configure_sasl, features
     if configure_sasl:
-        assert set(auth_handshake.handshake(listener(pair)).mechanisms) == {"plain", "login"}
+        assert set(handshake.handshake(listener(pair)).mechanisms) == {"plain", "login"}
 
 
 @needs_no_gssapi

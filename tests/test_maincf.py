@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from conftest import GUIDE
 from wizard.errors import ConfigError
-from wizard.maincf import MainCf
-from wizard.plan import limit_texts
+from wizard.files.maincf import MainCf
+from wizard.change.plan import limit_texts
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard import mastercf
+from wizard.files import mastercf
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -12,10 +12,10 @@ from textual.widgets import Static
 
 from screens.overview import EarlyOverview, overview_text
 from snapshot_apps.factory import SAMPLE, demo_copy, make_app, started
-from wizard import generation
+from wizard.server import versions
 from wizard.cli import demo_display
 from wizard.errors import ConfigError
-from wizard.server import Server
+from wizard.server.state import Server
 
 
 def child_is_gone(pid: int) -> bool:
@@ -28,7 +28,7 @@ def child_is_gone(pid: int) -> bool:
 
 def loader(workdir):
     return lambda: Server.load(workdir / "postfix", workdir / "dovecot",
-                               generation.recorded(SAMPLE))
+                               versions.recorded(SAMPLE))
 
 
 def test_the_child_sends_the_overview_the_app_would_build(tmp_path):

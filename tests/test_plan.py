@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import GUIDE
-from wizard.model import Limits, Sasl, Settings
-from wizard.plan import FileChange, make_plan
-from wizard.server import Server
+from wizard.settings.model import Limits, Sasl, Settings
+from wizard.change.plan import FileChange, make_plan
+from wizard.server.state import Server
 
 UNIX, EIGHT = GUIDE.sasl, GUIDE.limits          # the shipped rhel9-guide preset
 TCP = Sasl(enabled=True, type="dovecot", socket="tcp", address="127.0.0.1", port=12345)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from wizard import presets, rules
-from wizard.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
-from wizard.presets import PresetError
-from wizard.server import Server
+from wizard.settings import presets
+from wizard import rules
+from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
+from wizard.settings.presets import PresetError
+from wizard.server.state import Server
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

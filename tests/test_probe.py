@@ -17,7 +17,7 @@ import pytest
 
 from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, banners, ehlo_features, fresh_ip, make_pair  # noqa: F401
-from wizard import pending
+from wizard.change import pending
 from wizard.cli import EXIT_OK, EXIT_PROBE, EXIT_USAGE
 
 pytestmark = harness.daemon_marks()
@@ -191,8 +191,8 @@ def test_confirm_needs_the_reload_and_the_probe(make_pair):
 def live_app(pair):
     """The wizard on the live pair, with reloads, and a preset that lowers message_size_limit."""
     from screens.app import Loaded, WizardApp
-    from wizard import presets
-    from wizard.server import Server
+    from wizard.settings import presets
+    from wizard.server.state import Server
     preset = pair.write_preset(pair.root / "p.toml", limits={"message_size_limit": SIZE_LIMIT})
 
     def load() -> Loaded:

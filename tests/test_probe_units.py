@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wizard import auth_handshake, generation, probe
-from wizard.server import Server
+from wizard.daemons import handshake, probe
+from wizard.server import versions
+from wizard.server.state import Server
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "debian12"
 MASTER_EXTRA = """\
@@ -23,7 +24,7 @@ submissions inet n       -       y       -       -       smtpd
   -o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes -o smtpd_sasl_type=dovecot
   -o smtpd_sasl_security_options=noanonymous,noplaintext
 """
-DOVECOT = auth_handshake.Handshake("1.2", ("plain", "login", "cram-md5", "anonymous"), {
+DOVECOT = handshake.Handshake("1.2", ("plain", "login", "cram-md5", "anonymous"), {
     "plain": frozenset({"plaintext"}), "login": frozenset({"plaintext"}),
     "cram-md5": frozenset({"dictionary"}), "anonymous": frozenset({"anonymous"})})
 
@@ -34,7 +35,7 @@ def server(tmp_path, monkeypatch) -> Server:
     master = tmp_path / "postfix" / "master.cf"
     master.write_text(master.read_text() + MASTER_EXTRA)
     monkeypatch.setattr(probe, "_dovecot_mechanisms", lambda server, path: DOVECOT)
-    return Server.load(tmp_path / "postfix", tmp_path / "dovecot", generation.recorded(SAMPLE))
+    return Server.load(tmp_path / "postfix", tmp_path / "dovecot", versions.recorded(SAMPLE))
 
 
 def by_name(server) -> dict:

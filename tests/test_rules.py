@@ -7,8 +7,8 @@ import pytest
 
 from conftest import GUIDE
 from wizard import rules
-from wizard.model import Limits, Sasl, Settings
-from wizard.server import Server
+from wizard.settings.model import Limits, Sasl, Settings
+from wizard.server.state import Server
 
 # The shipped rhel9-guide preset's SASL: the guide's recipe plus tls_auth_only
 # (see test_guide_recipe_as_written_kills_smtpd).
@@ -409,7 +409,7 @@ def test_unreadable_current_value_is_reported(server):
 
 
 def test_dovecot_on_another_host_configures_only_postfix(server, sample_dirs):
-    from wizard.plan import make_plan
+    from wizard.change.plan import make_plan
     srv = server()
     remote = Settings(sasl=Sasl(**{**TCP, "address": "192.0.2.25"}))
     found = {f.code: f for f in rules.check(srv, remote)}

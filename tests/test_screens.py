@@ -15,7 +15,8 @@ from screens.dialogs import Confirm, Help, PresetPicker
 from screens.fields import FieldRow
 from snapshot_apps.factory import (focused_key, make_app, pick_option, started, tab_to,
                                    tab_to_id, type_into_focused)
-from wizard import presets, writer
+from wizard.settings import presets
+from wizard.change import writer
 
 pytestmark = [pytest.mark.asyncio,
               pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")]

@@ -16,7 +16,7 @@ import pytest
 from snapshot_apps.countdown import countdown_app
 from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
                                    tab_until, type_into_focused)
-from wizard import writer
+from wizard.change import writer
 
 pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
 

@@ -312,7 +312,7 @@ def test_each_connection_to_a_wrapper_mode_service_is_a_new_tls_session(tmp_path
 
 
 def test_the_wrapper_mode_services_come_from_master_cf(tmp_path):
-    from wizard.server import Server
+    from wizard.server.state import Server
     from wizard.traffic.server_logs import wrapped
     from wizard import resources
     sample = resources.sample_dir("debian12")

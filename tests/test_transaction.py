@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from wizard import presets, transaction, writer
-from wizard.plan import make_plan
-from wizard.server import Server
-from wizard.transaction import Target, Write
+from wizard.settings import presets
+from wizard.change import transaction, writer
+from wizard.change.plan import make_plan
+from wizard.server.state import Server
+from wizard.change.transaction import Target, Write
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "debian12"
@@ -723,9 +724,9 @@ def record_postfix_reload(monkeypatch, postfix_dir: Path, master: Path) -> dict:
 def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, monkeypatch):
     """Dovecot gets both listeners, then main.cf and the Postfix reload, then the old listener
     goes: a running smtpd never points at a socket that is gone."""
-    from wizard.model import Sasl, Settings
-    from wizard.plan import make_plan
-    from wizard.server import Server
+    from wizard.settings.model import Sasl, Settings
+    from wizard.change.plan import make_plan
+    from wizard.server.state import Server
 
     postfix_dir, dovecot_dir, _ = dirs
     unix = Settings(sasl=Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth",
@@ -759,9 +760,9 @@ def live(text: str, start: str) -> bool:
 
 def test_rollback_of_a_socket_switch_keeps_both_listeners_while_postfix_moves(dirs, tmp_path,
                                                                              monkeypatch):
-    from wizard.model import Sasl, Settings
-    from wizard.plan import make_plan
-    from wizard.server import Server
+    from wizard.settings.model import Sasl, Settings
+    from wizard.change.plan import make_plan
+    from wizard.server.state import Server
 
     postfix_dir, dovecot_dir, backups = dirs
     target = transaction.Target(postfix_dir, dovecot_dir)

@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import postfix, rules
-from .model import GUIDE_SASL, Limits, Param, Sasl, Settings
-from .plan import Plan, make_plan
-from .rules import Finding, PARAMS
-from .server import Server
+from wizard.server import postconf
+from wizard import rules
+from wizard.settings.model import GUIDE_SASL, Limits, Param, Sasl, Settings
+from wizard.change.plan import Plan, make_plan
+from wizard.findings import Finding
+from wizard.rules import PARAMS
+from wizard.server.state import Server
 
 if TYPE_CHECKING:
-    from .presets import Preset
+    from wizard.settings.presets import Preset
 
 KEYS = [f"{section}.{field}" for section, params in PARAMS.items() for field in params]
 
@@ -57,7 +59,7 @@ class Session:
     def default_text(self, key: str) -> str:
         param = self.param(key)
         if param.kind in ("count", "size", "port"):
-            return postfix.expand(param.default, self.server.raw)   # ${stress?{1}:{20}} -> 20
+            return postconf.expand(param.default, self.server.raw)   # ${stress?{1}:{20}} -> 20
         return param.default
 
     @staticmethod

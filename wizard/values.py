@@ -205,5 +205,14 @@ def check_address_list(value: str) -> list[str]:
     return items
 
 
+def sasl_inet_path(path: str) -> tuple[str, str] | None:
+    """smtpd_sasl_path's `inet:HOST:PORT` (`inet:[IPv6]:PORT`) as (HOST, PORT) as written;
+    None for a UNIX socket path."""
+    if not path.startswith("inet:"):
+        return None
+    host, _, port = path[len("inet:"):].rpartition(":")
+    return host.strip("[]"), port
+
+
 def is_param_name(name: str) -> bool:
     return bool(_PARAM_NAME.fullmatch(name))

@@ -14,11 +14,11 @@ if str(ROOT) not in sys.path:
 from textual.app import App  # noqa: E402
 
 from screens.apply_progress import ApplyProgress  # noqa: E402
-from wizard.live_change import Result  # noqa: E402
-from wizard.pending import Pending  # noqa: E402
-from wizard.probe import Report  # noqa: E402
-from wizard.transaction import Outcome  # noqa: E402
-from wizard.writer import BackupSet  # noqa: E402
+from wizard.change.live import Result
+from wizard.change.pending import Pending
+from wizard.daemons.probe import Report
+from wizard.change.transaction import Outcome
+from wizard.change.writer import BackupSet
 
 NOW = 1_798_000_000.0          # a fixed moment; the deadline is 4 minutes 37 seconds later
 STEPS = ["staged and checked with postconf and doveconf", "backed up to set 20261202-101500",

@@ -26,9 +26,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from screens.app import Loaded, WizardApp  # noqa: E402
-from wizard import generation, presets     # noqa: E402
-from wizard.cli import demo_display        # noqa: E402
-from wizard.server import Server           # noqa: E402
+from wizard.server import versions
+from wizard.settings import presets
+from wizard.cli import demo_display
+from wizard.server.state import Server
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
@@ -72,7 +73,7 @@ def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True,
     def load() -> Loaded:
         loaded = presets.load(presets.find(preset)) if preset else None
         # the sample's recorded versions: the same on every machine
-        server = Server.load(workdir / "postfix", workdir / "dovecot", generation.recorded(SAMPLE))
+        server = Server.load(workdir / "postfix", workdir / "dovecot", versions.recorded(SAMPLE))
         return Loaded(server, loaded)
     return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir),
                      logs=[str(DEMO_LOG)] if logs is None else logs)

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator
 
-from ..errors import WizardError
-from ._scan import Scanner
+from wizard.errors import WizardError
+from wizard.traffic._scan import Scanner
 
 if TYPE_CHECKING:
-    from .replay import Replay
+    from wizard.traffic.replay import Replay
 
 LIMIT_WARNINGS = {
     "Connection rate limit exceeded": "smtpd_client_connection_rate_limit",

@@ -19,8 +19,8 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Callable
 
-from .reading import Tally
-from .replay import PARAMETERS, PEAK_INDEX, Client, Replay
+from wizard.traffic.reading import Tally
+from wizard.traffic.replay import PARAMETERS, PEAK_INDEX, Client, Replay
 
 FLOOR = 10
 DEFAULT_MESSAGE_SIZE = 10240000
@@ -216,7 +216,7 @@ def summarize(replay: Replay, tally: Tally, exceptions: Exceptions) -> Traffic:
 
 def findings(traffic: Traffic, limits: dict[str, int]) -> list:
     """A warning for each limit that would have refused clients that are not excepted."""
-    from ..rules import Finding
+    from wizard.findings import Finding
     by_parameter: dict[str, list[dict]] = {}
     for item in traffic.would_refuse(limits):
         by_parameter.setdefault(item["parameter"], []).append(item)

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .. import postfix
-from ..mastercf import smtpd_services
-from ..values import parse_time, split_list
-from .reading import LineReader, Progress, read_paths, read_stream
-from .replay import PARAMETERS, Replay
-from .report import Exceptions, Traffic, summarize
+from wizard.server import postconf
+from wizard.files.mastercf import smtpd_services
+from wizard.values import parse_time, split_list
+from wizard.traffic.reading import LineReader, Progress, read_paths, read_stream
+from wizard.traffic.replay import PARAMETERS, Replay
+from wizard.traffic.report import Exceptions, Traffic, summarize
 
 SYSLOG_GLOBS = ("/var/log/mail.log*", "/var/log/maillog*")
 
@@ -67,7 +67,7 @@ def read(server, logs: list[str] | None, since: int | None = None,
         _read_journal(reader, since)
     text = exceptions_text if exceptions_text is not None else \
         server.raw("smtpd_client_event_limit_exceptions")
-    exceptions = Exceptions(split_list(postfix.expand(text, server.raw)))
+    exceptions = Exceptions(split_list(postconf.expand(text, server.raw)))
     traffic = summarize(replay, reader.tally, exceptions)
     if not reader.tally.sources:
         traffic.notes.append("no log to read: no maillog_file, /var/log/mail.log or journal")

@@ -15,8 +15,10 @@ import sys
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
-    from . import live_change, pending, probe, rules, transaction, writer
-    from .plan import FileChange
+    from wizard.change import live, pending, transaction, writer
+    from wizard.daemons import probe
+    from wizard import rules
+    from wizard.change.plan import FileChange
 
 COMMANDS = ("apply", "check", "backups", "rollback", "confirm")
 
@@ -94,7 +96,7 @@ def waiting(change_pending: pending.Pending | None) -> dict | None:
             "seconds_left": change_pending.seconds_left()}
 
 
-def result(done: live_change.Result) -> dict:
+def result(done: live.Result) -> dict:
     """A change from start to end: what was written, the live check, and the way back."""
     return {**outcome(done.outcome), "probe": report(done.report),
             "rolled_back": done.undo is not None, "rollback_probe": report(done.undo_report),

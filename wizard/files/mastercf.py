@@ -6,11 +6,15 @@ admin is setting in main.cf, and to know whether a SASL socket path must be rela
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .textfile import read_text
-from .values import split_list
+from wizard.files.text import postfix_logical_lines, read_text, split_lines
+from wizard.values import split_list
+
+# The ports of the names master.cf uses, for a system whose /etc/services lacks them.
+WELL_KNOWN_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,23 @@ class Service:
     command: str
     line: int
     overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        """An inet service's address ("" for every address inet_interfaces gives)."""
+        return self.name.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int | None:
+        """An inet service's TCP port, from its name (`25`, `smtp`, `127.0.0.1:submission`);
+        None when neither /etc/services nor WELL_KNOWN_PORTS knows the name."""
+        name = self.name.rpartition(":")[2]
+        if name.isdigit():
+            return int(name)
+        try:
+            return socket.getservbyname(name, "tcp")
+        except OSError:
+            return WELL_KNOWN_PORTS.get(name)
 
 
 def _overrides(args: list[str]) -> dict[str, str]:
@@ -37,22 +58,10 @@ def _overrides(args: list[str]) -> dict[str, str]:
     return found
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    entries: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if line[0] in " \t" and entries:
-            entries[-1] = (entries[-1][0], entries[-1][1] + " " + stripped)
-        else:
-            entries.append((number, stripped))
-    return entries
-
-
 def parse(text: str) -> list[Service]:
     services = []
-    for number, line in _logical_lines(text):
+    for group in postfix_logical_lines(split_lines(text)):
+        number, line = group[0][0] + 1, " ".join(text.strip() for _, text in group)
         fields = split_list(line, commas=False)   # `-o { a = b }` stays one token
         if len(fields) < 8:
             continue

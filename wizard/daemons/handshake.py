@@ -32,20 +32,40 @@ class Handshake:
     flags: dict[str, frozenset[str]] = field(default_factory=dict)   # plaintext, anonymous, …
 
 
-def describe(listener: tuple) -> str:
-    return listener[1] if listener[0] == "unix" else f"{listener[1]}:{listener[2]}"
+@dataclass(frozen=True)
+class AuthSocket:
+    """Where a client reaches Dovecot's auth process: a UNIX socket (an absolute path), or a
+    TCP host and port."""
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    @classmethod
+    def unix(cls, path: str) -> AuthSocket:
+        return cls(path=path)
+
+    @classmethod
+    def tcp(cls, host: str, port: int) -> AuthSocket:
+        return cls(host=host, port=port)
+
+    @property
+    def is_unix(self) -> bool:
+        return bool(self.path)
+
+    def __str__(self) -> str:
+        return self.path if self.is_unix else f"{self.host}:{self.port}"
 
 
-def _connect(listener: tuple, timeout: float) -> socket.socket:
-    if listener[0] == "unix":
+def _connect(listener: AuthSocket, timeout: float) -> socket.socket:
+    if listener.is_unix:
         client = socket.socket(socket.AF_UNIX)
         client.settimeout(timeout)
-        client.connect(listener[1])
+        client.connect(listener.path)
         return client
-    return socket.create_connection(listener[1:], timeout=timeout)
+    return socket.create_connection((listener.host, listener.port), timeout=timeout)
 
 
-def handshake(listener: tuple, timeout: float = READ_TIMEOUT_SECONDS) -> Handshake:
+def handshake(listener: AuthSocket, timeout: float = READ_TIMEOUT_SECONDS) -> Handshake:
     """One handshake; raises OSError when nothing listens, HandshakeError when the auth
     process does not answer as Dovecot's does."""
     with _connect(listener, timeout) as client:
@@ -82,7 +102,7 @@ def missing_mechanisms(configured: list[str], served: Handshake) -> list[str]:
     return [m for m in configured if m.lower() not in served.mechanisms]
 
 
-def wait_for_handshake(listener: tuple, wait_seconds: float) -> Handshake:
+def wait_for_handshake(listener: AuthSocket, wait_seconds: float) -> Handshake:
     """Retry while the reloaded Dovecot brings its listener up; then one answer is final."""
     deadline = time.monotonic() + wait_seconds
     while True:

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 
-from .model import LIMIT_PARAMS, SASL_PARAMS
+from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS
 
 BUILT_IN = {
     "mail_version": "",

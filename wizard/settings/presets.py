@@ -19,9 +19,9 @@ import tomlkit
 from pydantic import ValidationError
 from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
-from .errors import ConfigError
-from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
-from .resources import presets_dir
+from wizard.errors import ConfigError
+from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
+from wizard.resources import presets_dir
 
 FORMAT = 1
 MAX_BYTES = 64 * 1024
@@ -262,7 +262,7 @@ def _comments(param: Param) -> list[str]:
 
 def save(path: Path, settings: Settings, name: str, description: str,
          document: tomlkit.TOMLDocument | None = None) -> None:
-    from .writer import encode, write_file_atomically
+    from wizard.change.writer import encode, write_file_atomically
     try:
         write_file_atomically(path, encode(dumps(settings, name, description, document)))
     except OSError as error:

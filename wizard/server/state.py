@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from . import generation, mastercf, postfix
-from .dovecot import DEFAULT_MECHANISMS, DovecotConfig
-from .errors import ConfigError
-from .locations import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
-from .maincf import MainCf
-from .model import GUIDE_SASL, LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
+from wizard import values
+from wizard.server import postconf
+from wizard.server.versions import Versions, installed
+from wizard.files import mastercf
+from wizard.files.dovecot import DovecotConfig
+from wizard.files.dovecot.dialects import DEFAULT_MECHANISMS
+from wizard.errors import ConfigError
+from wizard.locations import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
+from wizard.files.maincf import MainCf
+from wizard.settings.model import GUIDE_SASL, LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 
 
 @dataclass
@@ -23,15 +26,15 @@ class Server:
     services: list[mastercf.Service]
     dovecot: DovecotConfig | None
     dovecot_problem: ConfigError | None     # why the Dovecot files could not be read, if so
-    versions: generation.Versions
+    versions: Versions
     _current: Settings | None = None
 
     @classmethod
     def load(cls, postfix_dir: Path = DEFAULT_POSTFIX_DIR,
              dovecot_dir: Path = DEFAULT_DOVECOT_DIR,
-             versions: generation.Versions | None = None) -> Server:
+             versions: Versions | None = None) -> Server:
         """Read a server's files. `versions` are its tools' (by default, this machine's)."""
-        versions = versions or generation.installed()
+        versions = versions or installed()
         main = MainCf.load(postfix_dir / "main.cf")
         main.check_editable()
         master_path = postfix_dir / "master.cf"
@@ -54,11 +57,11 @@ class Server:
     def raw(self, name: str) -> str:
         """The value as main.cf (or, when unset, Postfix's default) writes it."""
         value = self.main.get(name)
-        return value if value is not None else postfix.defaults().get(name, "")
+        return value if value is not None else postconf.defaults().get(name, "")
 
     def value(self, name: str) -> str:
         """The value with $parameter references expanded, as a running Postfix sees it."""
-        return postfix.expand(self.raw(name), self.raw)
+        return postconf.expand(self.raw(name), self.raw)
 
     def is_set(self, name: str) -> bool:
         return self.main.get(name) is not None
@@ -76,7 +79,7 @@ class Server:
 
     def managed_overrides(self) -> list[tuple[mastercf.Service, str, str]]:
         """master.cf `-o` overrides of parameters the wizard manages: (service, name, value)."""
-        found = [(service, name, value) for name in postfix.MANAGED_MAIN_PARAMS
+        found = [(service, name, value) for name in postconf.MANAGED_MAIN_PARAMS
                  for service, value in self.overrides(name)]
         return sorted(found, key=lambda item: (item[0].line, item[1]))
 
@@ -119,7 +122,7 @@ class Server:
         sasl = current.sasl.model_copy(update=desired.sasl.model_dump(exclude_none=True))
         if desired.sasl.enabled and sasl.type is None:
             sasl = sasl.model_copy(update={"type": "dovecot"})   # the SASL this wizard sets up
-        if sasl.type == "dovecot" and touches_socket(desired.sasl):
+        if sasl.type == "dovecot" and desired.sasl.touches_socket():
             # the guide's values for what the change leaves open; without a change, the server
             # is judged as it is (a missing port stays missing)
             guide = {k: v for k, v in GUIDE_SASL.items() if getattr(sasl, k) is None}
@@ -155,9 +158,10 @@ class Server:
 
     def _current_socket(self) -> dict:
         path = self.value("smtpd_sasl_path")
-        if path.startswith("inet:"):
-            host, _, port = path[len("inet:"):].rpartition(":")
-            return {"socket": "tcp", "address": _readable(SASL_PARAMS["address"], host.strip("[]")),
+        inet = values.sasl_inet_path(path)
+        if inet is not None:
+            host, port = inet
+            return {"socket": "tcp", "address": _readable(SASL_PARAMS["address"], host),
                     "port": _readable(SASL_PARAMS["port"], port)}
         found = {"socket": "unix", "path": _readable(SASL_PARAMS["path"], path)}
         listener = self.unix_listener(path)
@@ -185,22 +189,3 @@ def _readable(param, text: str):
         return param.from_text(text)
     except (ValueError, TypeError):
         return None
-
-
-def is_local_address(address: str) -> bool:
-    """Whether this machine owns `address`, i.e. a Dovecot here could listen on it."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.bind((address, 0))
-        return True
-    except OSError:
-        return False
-
-
-SOCKET_FIELDS = ("type", "socket", "path", "address", "port", "mode", "user", "group")
-
-
-def touches_socket(desired: Sasl) -> bool:
-    """Whether a change sets up or moves the Dovecot socket (the plan then writes the listener)."""
-    return desired.enabled is True or any(getattr(desired, f) is not None for f in SOCKET_FIELDS)

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import values
-from .dovecot import DEFAULT_MECHANISMS
+from wizard import values
+from wizard.files.dovecot.dialects import DEFAULT_MECHANISMS
 
 Kind = Literal["count", "time", "size", "addresses", "bool", "choice", "path", "mode", "name",
                "address", "port", "words"]
@@ -300,6 +300,14 @@ class Sasl(StrictModel):
     tls_auth_only: Annotated[bool | None, _p(
         "smtpd_tls_auth_only", "bool", "no", title="AUTH only after STARTTLS", help=
         "Offer AUTH only after STARTTLS, so passwords never cross the network in clear.")] = None
+
+    def touches_socket(self) -> bool:
+        """Whether this change sets up or moves the Dovecot socket (the plan then writes the
+        listener)."""
+        return self.enabled is True or any(getattr(self, f) is not None for f in SOCKET_FIELDS)
+
+
+SOCKET_FIELDS = ("type", "socket", "path", "address", "port", "mode", "user", "group")
 
 
 class Settings(StrictModel):

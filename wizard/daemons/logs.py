@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .generation import doveconf_setting
+from wizard.server.versions import doveconf_setting
 
 DOVECOT_PROBLEM = re.compile(r"\b(Fatal|Panic|Error):")
 MAX_LINES = 3

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
 
-from .dovecot_dialects import (DIALECTS, UPGRADE_GUIDE, dovecot_generation, section_marks,
-                               setting_marks)
-from .errors import ConfigError
-from .textfile import read_text, split_lines
+from wizard.files.dovecot.dialects import (DEFAULT_MECHANISMS, DIALECTS, UPGRADE_GUIDE,
+                                          dovecot_generation, section_marks, setting_marks)
+from wizard.errors import ConfigError
+from wizard.files.text import read_text, split_lines
 
 WHITE = " \t"
 _KEY = re.compile(r"([^ \t=]*)[ \t]*(.*)", re.S)
@@ -44,7 +44,6 @@ FIX_OLD = ("Dovecot 1.x syntax is not supported: convert it first "
            "(`doveconf -Pn > dovecot-new.conf` writes a 2.x configuration)")
 FIX_MIXED = (f"Move the whole tree to one generation with Dovecot's upgrade guide ({UPGRADE_GUIDE}), "
              "check it with `doveconf -n`, then run the wizard again")
-DEFAULT_MECHANISMS = ("plain",)     # auth_mechanisms when no file sets it (2.3 and 2.4)
 SASL_LISTENER_NAME = "postfix-sasl"   # the name of an inet_listener the wizard adds
 
 

@@ -20,15 +20,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import json_output, resources
-from .errors import WizardError, WriteError
-from .locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
+from wizard.cli import json_output
+from wizard import resources
+from wizard.errors import WizardError, WriteError
+from wizard.locations import DEFAULT_BACKUP_DIR, DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 
 if TYPE_CHECKING:
-    from . import live_change, transaction
-    from . import rules
-    from .plan import Plan
-    from .server import Server
+    from wizard.change import live, transaction
+    from wizard import rules
+    from wizard.change.plan import Plan
+    from wizard.server.state import Server
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE, EXIT_PROBE = 0, 1, 2, 3, 4
 COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "cyan": "36"}
@@ -199,7 +200,7 @@ def _add_live_options(parser: argparse.ArgumentParser) -> None:
 
 def _duration(text: str) -> int:
     """A Postfix time (30s, 5m, 7d) as an argparse type: seconds."""
-    from .values import parse_time
+    from wizard.values import parse_time
     try:
         return parse_time(text)
     except ValueError as error:
@@ -218,12 +219,12 @@ def option(args: argparse.Namespace, name: str, default):
 
 
 def load_server(args: argparse.Namespace) -> Server:
-    from . import generation
-    from .server import Server
+    from wizard.server import versions
+    from wizard.server.state import Server
     sample = option(args, "sample", None)        # a demo shows its sample's recorded versions
     return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                        option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR),
-                       generation.recorded(sample) if sample else None)
+                       versions.recorded(sample) if sample else None)
 
 
 def backup_dir(args: argparse.Namespace) -> Path:
@@ -246,8 +247,9 @@ def confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def run_apply(args: argparse.Namespace, out: Output) -> int:
-    from . import pending, presets, transaction
-    from .plan import make_plan
+    from wizard.change import pending, transaction
+    from wizard.settings import presets
+    from wizard.change.plan import make_plan
     if args.confirm and (option(args, "no_reload", False) or args.no_probe):
         raise UsageError("--confirm needs the reload and the live check; drop --no-reload, "
                          "--no-probe (and --demo)")
@@ -290,11 +292,11 @@ def run_apply(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def run_live(args: argparse.Namespace, out: Output, change: live_change.Change,
-             confirm_seconds: int | None = None) -> live_change.Result:
+def run_live(args: argparse.Namespace, out: Output, change: live.Change,
+             confirm_seconds: int | None = None) -> live.Result:
     """The transaction, then the probe and the automatic way back; the report on `out`."""
-    from . import live_change
-    result = live_change.run(change, live_dirs(args), confirm_seconds=confirm_seconds,
+    from wizard.change import live
+    result = live.run(change, live_dirs(args), confirm_seconds=confirm_seconds,
                              probe_after=not (option(args, "no_probe", False) or
                                               option(args, "no_reload", False)))
     out.record(changed=not result.failed, **json_output.result(result))
@@ -303,13 +305,13 @@ def run_live(args: argparse.Namespace, out: Output, change: live_change.Change,
     return result
 
 
-def live_dirs(args: argparse.Namespace) -> live_change.Dirs:
-    from .live_change import Dirs
+def live_dirs(args: argparse.Namespace) -> live.Dirs:
+    from wizard.change.live import Dirs
     return Dirs(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                 option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR), backup_dir(args))
 
 
-def show_probe(result: live_change.Result, out: Output) -> None:
+def show_probe(result: live.Result, out: Output) -> None:
     show_report("Live check:", result.report, out)
     if result.undo is not None:
         out.line(f"Rolled back to backup set {result.outcome.backup.id}:", "bold")
@@ -343,13 +345,14 @@ def report(outcome: transaction.Outcome, out: Output) -> None:
 
 
 def run_check(args: argparse.Namespace, out: Output) -> int:
-    from . import pending, rules
-    from .model import Settings
+    from wizard.change import pending
+    from wizard import rules
+    from wizard.settings.model import Settings
     server = load_server(args)
     describe(server, out)
     settings = Settings()
     if option(args, "preset", None):
-        from . import presets
+        from wizard.settings import presets
         settings = presets.load(presets.find(args.preset)).settings
     findings = rules.check(server, settings) + traffic_findings(
         args, server, settings if option(args, "preset", None) else None)
@@ -401,18 +404,18 @@ def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list
     """With --log: a warning for each limit that would have refused the log's clients."""
     if not option(args, "log", None):
         return []
-    from .traffic import report, server_logs
+    from wizard.traffic import report, server_logs
     traffic = server_logs.read(server, logs_to_read(args), None,
                                server_logs.exceptions_after(server, settings))
     return report.findings(traffic, server_logs.limits(server, settings))
 
 
 def run_traffic(args: argparse.Namespace, out: Output) -> int:
-    from .traffic import server_logs
+    from wizard.traffic import server_logs
     server = load_server(args)
     settings = None
     if args.preset:
-        from . import presets
+        from wizard.settings import presets
         settings = presets.load(presets.find(args.preset)).settings
     since = int(time.time()) - args.since if args.since else None
     traffic = server_logs.read(server, logs_to_read(args), since,
@@ -426,7 +429,7 @@ def run_traffic(args: argparse.Namespace, out: Output) -> int:
 
 
 def show_traffic(traffic, limits: dict[str, int], top: int, judged: str, out: Output) -> None:
-    from .traffic.report import SUGGESTION_RULE
+    from wizard.traffic.report import SUGGESTION_RULE
     tally = traffic.tally
     out.line(f"Read {tally.lines} lines ({tally.postfix} Postfix, {tally.skipped} skipped) from "
              f"{', '.join(tally.sources) or 'nothing'}; window {traffic.window_seconds} s.", "bold")
@@ -452,7 +455,7 @@ def show_traffic(traffic, limits: dict[str, int], top: int, judged: str, out: Ou
 
 
 def run_presets(args: argparse.Namespace, out: Output) -> int:
-    from . import presets
+    from wizard.settings import presets
     for preset in presets.shipped():
         out.line(preset.name, "bold")
         out.line(f"  {preset.description}")
@@ -460,7 +463,7 @@ def run_presets(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_save(args: argparse.Namespace, out: Output) -> int:
-    from . import presets
+    from wizard.settings import presets
     server = load_server(args)
     name = args.name or args.output.stem
     presets.save(args.output, server.current(), name, args.description)
@@ -469,7 +472,7 @@ def run_save(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_backups(args: argparse.Namespace, out: Output) -> int:
-    from . import pending, writer
+    from wizard.change import pending, writer
     sets = writer.backup_sets(backup_dir(args))
     if not sets:
         out.line(f"No backup sets in {backup_dir(args)}.")
@@ -489,7 +492,7 @@ def run_backups(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_rollback(args: argparse.Namespace, out: Output) -> int:
-    from . import pending, transaction
+    from wizard.change import pending, transaction
     chosen = transaction.find_backup(backup_dir(args), args.id).id
     out.record(restored=chosen)
     if not confirm(f"Restore backup set {chosen}?", args):
@@ -512,7 +515,7 @@ def run_rollback(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_confirm(args: argparse.Namespace, out: Output) -> int:
-    from . import pending
+    from wizard.change import pending
     waiting = pending.claim(backup_dir(args))
     out.record(confirmed=None)
     if waiting is None:
@@ -527,12 +530,12 @@ def run_confirm(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_expire(args: argparse.Namespace, out: Output) -> int:
-    from . import live_change, pending
+    from wizard.change import live, pending
     if args.wait_until:
         pending.wait_until(args.wait_until)
     out.line(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: the time to confirm backup set {args.id}'s "
              "change is up.")
-    result = live_change.expire(live_dirs(args), args.id)
+    result = live.expire(live_dirs(args), args.id)
     if result is None:
         out.line("It was confirmed or rolled back already; nothing to do.")
         return EXIT_OK
@@ -577,7 +580,7 @@ def with_demo_default(argv: list[str]) -> list[str]:
 def dispatch(args: argparse.Namespace, out: Output, display=str) -> int:
     notes: list[str] = []
     if backup_dir(args).is_dir():
-        from . import transaction
+        from wizard.change import transaction
         notes = transaction.recover_if_needed(backup_dir(args))
         for message in notes:
             out.line(message, "yellow")
@@ -595,7 +598,7 @@ def run_wizard(args: argparse.Namespace, notes: tuple[str, ...], display) -> int
     from screens.app import Loaded, WizardApp     # Textual is loaded only for the wizard
 
     def load() -> Loaded:      # in the app's worker, after the first screen is painted
-        from . import presets
+        from wizard.settings import presets
         preset_name = option(args, "preset", None)
         preset = presets.load(presets.find(preset_name)) if preset_name else None
         return Loaded(load_server(args), preset)
@@ -637,7 +640,7 @@ def run(args: argparse.Namespace, out) -> int:
         vars(args).update(demo_dirs(Path(workdir), args.demo))
         args.no_reload = True     # the demo's daemons would be this machine's own
         if args.command is not None:
-            from .generation import recorded
+            from wizard.server.versions import recorded
             notice = (f"working on a temporary copy of a stock "
                       f"{recorded(args.sample).release} configuration.")
             if option(args, "json", False):         # stdout holds the JSON alone

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from . import auth_handshake, daemon_logs, writer
-from .errors import WizardError
-from .generation import doveconf_setting
-from .writer import BackupSet, Lock, WriteError, crash_point
+from wizard.daemons import handshake, logs
+from wizard.daemons.handshake import AuthSocket
+from wizard.change import writer
+from wizard.errors import WizardError
+from wizard.server.versions import doveconf_setting
+from wizard.change.writer import BackupSet, Lock, WriteError, crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
 Step = Callable[[str], None]     # told each step as it is done, for a progress display
@@ -53,7 +55,7 @@ class Outcome:
     written: list[Path]
     reloaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    dovecot_log_mark: daemon_logs.Mark | None = None    # Dovecot's log before its last reload
+    dovecot_log_mark: logs.Mark | None = None    # Dovecot's log before its last reload
     step: Step = no_step
 
 
@@ -61,7 +63,7 @@ class Outcome:
 class Target:
     postfix_dir: Path
     dovecot_dir: Path
-    listener: tuple | None = None      # ("unix", path) or ("tcp", address, port) to check
+    listener: AuthSocket | None = None     # the Dovecot auth socket to check
     dovecot_generation: str | None = None   # "2.3" or "2.4": which doveconf can check the files
     mechanisms: tuple[str, ...] = ()   # what the listener's auth process must serve
 
@@ -71,8 +73,8 @@ def target_for(server, settings) -> Target:
     sasl = server.after(settings).sasl
     listener = None
     if sasl.enabled and sasl.type == "dovecot":
-        listener = (("unix", server.socket_path(sasl.path)) if sasl.socket == "unix"
-                    else ("tcp", sasl.address, sasl.port))
+        listener = (AuthSocket.unix(server.socket_path(sasl.path)) if sasl.socket == "unix"
+                    else AuthSocket.tcp(sasl.address, sasl.port))
     generation = server.dovecot.generation if server.dovecot is not None else None
     return Target(server.postfix_dir, server.dovecot_dir, listener, generation,
                   tuple(sasl.mechanisms or ()) if listener else ())
@@ -159,8 +161,8 @@ def _check_postfix(live: Path, staged: Path) -> list[str]:
 
 
 def _check_dovecot(staged: Path, generation: str | None) -> list[str]:
-    from .dovecot_dialects import dovecot_generation
-    from .generation import installed_dovecot
+    from wizard.files.dovecot.dialects import dovecot_generation
+    from wizard.server.versions import installed_dovecot
     if not shutil.which("doveconf"):
         return ["doveconf is not installed: the new Dovecot files were checked by the wizard's "
                 "own rules only"]
@@ -218,27 +220,27 @@ def reload_postfix(postfix_dir: Path) -> bool:
     return True
 
 
-def check_listener(target: Target, since: daemon_logs.Mark | None = None,
+def check_listener(target: Target, since: logs.Mark | None = None,
                    step: Step = no_step) -> None:
     """Dovecot's auth process behind the listener completes the handshake and serves every
     configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
     log before the reload, to quote what it said since."""
     try:
-        served = auth_handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
-        missing = auth_handshake.missing_mechanisms(list(target.mechanisms), served)
+        served = handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
+        missing = handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
-            step(f"Dovecot's auth listener {auth_handshake.describe(target.listener)} serves "
+            step(f"Dovecot's auth listener {target.listener} serves "
                  f"{' '.join(served.mechanisms)}")
             return
         problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
                    f"{' '.join(missing)}")
     except OSError as error:
         problem = f"it does not answer ({error.strerror or error})"
-    except auth_handshake.HandshakeError as error:
+    except handshake.HandshakeError as error:
         problem = str(error)
-    said = daemon_logs.errors_since(since)
+    said = logs.errors_since(since)
     raise WriteError(f"after the reload, Dovecot's auth listener "
-                     f"{auth_handshake.describe(target.listener)}: {problem}"
+                     f"{target.listener}: {problem}"
                      + (f"; Dovecot logged: {said}" if said else "")
                      + ". main.cf was not changed, so Postfix never used the new Dovecot files")
 
@@ -367,7 +369,7 @@ def _reload_dovecot(target: Target, outcome: Outcome, journal: dict, backup_dir:
     if not reload or ("dovecot" in outcome.reloaded and not again) or \
             not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
-    outcome.dovecot_log_mark = daemon_logs.dovecot_mark(target.dovecot_dir)
+    outcome.dovecot_log_mark = logs.dovecot_mark(target.dovecot_dir)
     if reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
         outcome.step("Dovecot reloaded")
@@ -459,9 +461,9 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
 def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], Target]:
     """Order a rollback like an apply: the listener the restored main.cf uses must answer
     before main.cf is back, and the listener Postfix uses now stays until Postfix has moved."""
-    from .dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
-    from .model import Settings
-    from .server import Server
+    from wizard.files.dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
+    from wizard.settings.model import Settings
+    from wizard.server.state import Server
 
     try:
         now = Server.load(target.postfix_dir, target.dovecot_dir)
@@ -484,10 +486,10 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
                     restored.dovecot is None:       # no Dovecot tree the wizard may edit
                 return writes, target
             sasl = now.current().sasl
-            keep = (UnixListener(current[1], sasl.mode, sasl.user, sasl.group)
-                    if current[0] == "unix" else InetListener(SASL_LISTENER_NAME, sasl.address,
-                                                              sasl.port))
-            interim = restored.dovecot.edit(**{"unix" if current[0] == "unix" else "inet": keep})
+            keep = (UnixListener(current.path, sasl.mode, sasl.user, sasl.group)
+                    if current.is_unix else InetListener(SASL_LISTENER_NAME, sasl.address,
+                                                         sasl.port))
+            interim = restored.dovecot.edit(**{"unix" if current.is_unix else "inet": keep})
             copy = copies[target.dovecot_dir].resolve()
             by_path = {target.dovecot_dir.resolve() / Path(path).resolve().relative_to(copy): text
                        for path, text in interim.items()}

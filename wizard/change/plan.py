@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import postfix, rules, values
-from .dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
-from .model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
-from .rules import Finding
-from .server import Server, is_local_address, touches_socket
-from .textfile import split_lines
+from wizard.server import postconf
+from wizard import rules, values
+from wizard.files.dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
+from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
+from wizard.findings import Finding
+from wizard.server.addresses import is_local_address
+from wizard.server.state import Server
+from wizard.files.text import split_lines
 
 
 
@@ -92,7 +94,7 @@ def main_cf_changes(server: Server, desired: Settings) -> dict[str, str]:
         return wanted.get(name, server.raw(name))
 
     def effective(text: str) -> list[str]:
-        return values.split_list(postfix.expand(text, after))
+        return values.split_list(postconf.expand(text, after))
 
     # Skip what already holds, judged on the values after the change: writing
     # "smtpd_sasl_tls_security_options = noanonymous" matters when it was
@@ -108,7 +110,7 @@ def _sasl_main_cf(server: Server, desired: Sasl) -> dict[str, str]:
         value = getattr(desired, name)
         if value is not None:
             found[SASL_PARAMS[name].name] = SASL_PARAMS[name].to_text(value)
-    if touches_socket(desired) and after.type == "dovecot":
+    if desired.touches_socket() and after.type == "dovecot":
         found["smtpd_sasl_type"] = "dovecot"
         found["smtpd_sasl_path"] = _postfix_sasl_path(after)
     return found
@@ -125,7 +127,7 @@ def dovecot_changes(server: Server, desired: Settings) -> tuple[dict[Path, str],
     """New texts of the Dovecot files the change touches (listener and auth_mechanisms), and
     the interim texts when Postfix moves from one Dovecot socket to another."""
     sasl = desired.sasl
-    touches_listener = touches_socket(sasl)
+    touches_listener = sasl.touches_socket()
     if server.dovecot is None or not (touches_listener or sasl.mechanisms is not None):
         return {}, None
     after = server.after(desired).sasl

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import pending, probe, transaction
-from .errors import WizardError
-from .server import Server
+from wizard.change import pending, transaction
+from wizard.daemons import probe
+from wizard.errors import WizardError
+from wizard.server.state import Server
 
 Change = Callable[[transaction.Step], transaction.Outcome]
 

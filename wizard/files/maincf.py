@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import values
-from .errors import ConfigError
-from .textfile import read_text, split_lines
+from wizard import values
+from wizard.errors import ConfigError
+from wizard.files.text import (is_postfix_skipped, postfix_logical_lines, read_text, split_lines,
+                               strip_eol)
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ASSIGN = re.compile(r"(?P<name>[^\s=]+)\s*=[ \t]*(?P<value>.*)")
@@ -27,16 +28,6 @@ class Entry:
     value: str        # the logical value, continuation lines joined, outer whitespace trimmed
     start: int        # index of the `name =` line
     end: int          # index after its last continuation line
-
-
-def _strip_eol(line: str) -> str:
-    return line.rstrip("\r\n")
-
-
-def _is_skipped(text: str) -> bool:
-    """Blank, whitespace-only and comment lines: Postfix skips them, even inside an entry."""
-    stripped = text.strip()
-    return not stripped or stripped.startswith("#")
 
 
 @dataclass
@@ -60,29 +51,17 @@ class MainCf:
         return "".join(self.lines)
 
     def _index(self) -> None:
-        pending: list[str] = []   # name, first line and value parts of the entry being read
-        start = end = 0
-
-        def close() -> None:
-            if pending:
-                value = "".join(pending[1:]).strip()
-                self.entries.append(Entry(pending[0], value, start, end))
-                self._check_value(pending[0], value, start)
-
-        for index, line in enumerate(self.lines):
-            text = _strip_eol(line)
-            if _is_skipped(text):
-                continue
-            if text[0] in " \t":
-                if pending:
-                    pending.append(text)
-                    end = index + 1
-                else:
+        for group in postfix_logical_lines(self.lines):
+            (start, first), continuation = group[0], group[1:]
+            indented = first[0] in " \t"
+            head = [] if indented else self._start_entry(first, start)
+            if not head:                  # the indented lines continue nothing Postfix reads
+                for index, _ in group if indented else continuation:
                     self.problems.append((index + 1, "an indented line with no parameter before it"))
                 continue
-            close()
-            pending, start, end = self._start_entry(text, index), index, index + 1
-        close()
+            name, value = head[0], "".join([head[1]] + [text for _, text in continuation]).strip()
+            self.entries.append(Entry(name, value, start, group[-1][0] + 1))
+            self._check_value(name, value, start)
 
     def _start_entry(self, text: str, index: int) -> list[str]:
         match = _ASSIGN.fullmatch(text)
@@ -113,9 +92,6 @@ class MainCf:
         """The value Postfix uses: the last definition wins."""
         entry = self.last(name)
         return entry.value if entry else None
-
-    def as_dict(self) -> dict[str, str]:
-        return {entry.name: entry.value for entry in self.entries}
 
     def check_editable(self) -> None:
         if self.problems:
@@ -155,11 +131,11 @@ class MainCf:
 
     def _replacement(self, entry: Entry, value: str) -> list[str]:
         first = self.lines[entry.start]
-        text = _strip_eol(first)
+        text = strip_eol(first)
         prefix = re.match(r"[^\s=]+\s*=[ \t]*", text).group()
         if prefix.endswith(" ="):        # `name =` with the value on the next lines
             prefix += " "
-        kept = [line for line in self.lines[entry.start + 1:entry.end] if _is_skipped(_strip_eol(line))]
+        kept = [line for line in self.lines[entry.start + 1:entry.end] if is_postfix_skipped(strip_eol(line))]
         return [prefix + value + first[len(text):]] + kept
 
     def _eol(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
-from .errors import ConfigError
+from wizard.errors import ConfigError
 
 
 def read_text(path: Path) -> str:
@@ -34,3 +35,31 @@ def split_lines(text: str) -> list[str]:
     parts = text.split("\n")
     lines = [part + "\n" for part in parts[:-1]]
     return lines + [parts[-1]] if parts[-1] else lines
+
+
+def strip_eol(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def is_postfix_skipped(text: str) -> bool:
+    """Blank, whitespace-only and comment lines: Postfix skips them, even inside an entry."""
+    stripped = text.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def postfix_logical_lines(lines: list[str]) -> Iterator[list[tuple[int, str]]]:
+    """main.cf's and master.cf's logical lines, each as its physical lines (index, text without
+    the line ending). Postfix joins a line that starts with whitespace to the entry before it,
+    skipping comment and blank lines in between (checked against postconf 3.7). A logical line
+    whose first line is indented had nothing before it to continue."""
+    group: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        text = strip_eol(line)
+        if is_postfix_skipped(text):
+            continue
+        if text[0] not in " \t" and group:
+            yield group
+            group = []
+        group.append((index, text))
+    if group:
+        yield group

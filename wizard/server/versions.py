@@ -53,8 +53,8 @@ def doveconf_setting(dovecot_dir: Path, name: str) -> str | None:
 
 
 def installed() -> Versions:
-    from . import postfix     # the settings model behind it loads after the first paint
-    return Versions(postfix.defaults().get("mail_version", ""), installed_dovecot(), INSTALLED)
+    from wizard.server import postconf
+    return Versions(postconf.defaults().get("mail_version", ""), installed_dovecot(), INSTALLED)
 
 
 def recorded(sample: Path) -> Versions:

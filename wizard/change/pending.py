@@ -26,7 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import WizardError
+import wizard
+from wizard.errors import WizardError
 
 RECORD = "pending.json"
 EXPIRY_LOG = "pending.log"
@@ -77,7 +78,7 @@ def expire_command(backup: str, postfix_dir: Path, dovecot_dir: Path, backup_dir
 
 def _environment() -> dict[str, str]:
     """`python -m wizard` must find this wizard, installed or run from a checkout."""
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(wizard.__file__).resolve().parent.parent)
     path = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
     return {"PYTHONPATH": package_parent, "PATH": path, "NO_COLOR": "1", "LANG": "C.UTF-8"}
 

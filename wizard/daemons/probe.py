@@ -27,14 +27,15 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from . import auth_handshake, daemon_logs, postfix
-from .mastercf import Service
-from .server import Server
+from wizard import values
+from wizard.daemons import handshake, logs
+from wizard.server import postconf
+from wizard.files.mastercf import Service
+from wizard.server.state import Server
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 LOG_SETTLE_SECONDS = 1.0       # postlogd and syslog write a moment after the event
 RETRY_AFTER_SECONDS = 2.0      # `postfix reload` returns before master has re-read main.cf
-WELL_KNOWN_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
 LISTENER_COMMANDS = ("smtpd", "postscreen")
 FAILURE = re.compile(
     r"(?:/|\b)(smtpd|postscreen|anvil|local|virtual)\[\d+\]: (fatal|panic):"
@@ -80,13 +81,13 @@ class Report:
 @dataclass(frozen=True)
 class Marks:
     """The daemons' logs before a change: the probe reads what was written since."""
-    postfix: daemon_logs.Mark
-    dovecot: daemon_logs.Mark | None
+    postfix: logs.Mark
+    dovecot: logs.Mark | None
 
 
 def marks(server: Server) -> Marks:
-    dovecot = daemon_logs.dovecot_mark(server.dovecot_dir) if server.dovecot else None
-    return Marks(daemon_logs.postfix_mark(server.value("maillog_file")), dovecot)
+    dovecot = logs.dovecot_mark(server.dovecot_dir) if server.dovecot else None
+    return Marks(logs.postfix_mark(server.value("maillog_file")), dovecot)
 
 
 def setting(server: Server, service: Service, name: str) -> str:
@@ -94,7 +95,7 @@ def setting(server: Server, service: Service, name: str) -> str:
     also inside $references (smtpd_sasl_tls_security_options = $smtpd_sasl_security_options)."""
     def raw(parameter: str) -> str:
         return service.overrides.get(parameter, server.raw(parameter))
-    return postfix.expand(raw(name), raw)
+    return postconf.expand(raw(name), raw)
 
 
 # Which listeners -------------------------------------------------------------------------------
@@ -107,26 +108,13 @@ def endpoints(server: Server) -> tuple[list[Endpoint], list[str]]:
     for service in server.services:
         if service.type != "inet" or service.command not in LISTENER_COMMANDS:
             continue
-        host, port = _address(service.name, server)
+        host, port = service.host or _local_host(server), service.port
         if port is None:
             skipped.append(f"{service.name} (master.cf line {service.line}): unknown port")
             continue
         settings = pass_service if service.command == "postscreen" and pass_service else service
         found.append(Endpoint(service, settings, host, port))
     return found, skipped
-
-
-def _address(name: str, server: Server) -> tuple[str, int | None]:
-    host, _, port = name.rpartition(":")
-    host = host.strip("[]")
-    if port.isdigit():
-        number = int(port)
-    else:
-        try:
-            number = socket.getservbyname(port, "tcp")
-        except OSError:
-            number = WELL_KNOWN_PORTS.get(port)
-    return host or _local_host(server), number
 
 
 def _local_host(server: Server) -> str:
@@ -151,7 +139,7 @@ SECURITY_FLAGS = {"noanonymous": "anonymous", "noplaintext": "plaintext",
                   "nodictionary": "dictionary", "noactive": "active"}
 
 
-def offered(served: auth_handshake.Handshake, options: str) -> set[str]:
+def offered(served: handshake.Handshake, options: str) -> set[str]:
     """The mechanisms smtpd advertises from Dovecot's list under these security options, as
     Postfix's xsasl_dovecot_server.c filters them (by the flags Dovecot sends with each)."""
     wanted = set(options.replace(",", " ").lower().split())
@@ -199,16 +187,17 @@ class ProbeFailure(Exception):
     pass
 
 
-def _dovecot_mechanisms(server: Server, path: str) -> auth_handshake.Handshake:
-    if path.startswith("inet:"):
-        host, _, port = path[len("inet:"):].rpartition(":")
-        listener = ("tcp", host.strip("[]") or "127.0.0.1", int(port) if port.isdigit() else 0)
+def _dovecot_mechanisms(server: Server, path: str) -> handshake.Handshake:
+    inet = values.sasl_inet_path(path)
+    if inet is not None:
+        host, port = inet
+        listener = handshake.AuthSocket.tcp(host or "127.0.0.1", int(port) if port.isdigit() else 0)
     else:
-        listener = ("unix", server.socket_path(path))
+        listener = handshake.AuthSocket.unix(server.socket_path(path))
     try:
-        return auth_handshake.handshake(listener)
-    except (OSError, auth_handshake.HandshakeError) as error:
-        raise ProbeFailure(f"Dovecot's auth listener {auth_handshake.describe(listener)} "
+        return handshake.handshake(listener)
+    except (OSError, handshake.HandshakeError) as error:
+        raise ProbeFailure(f"Dovecot's auth listener {listener} "
                            f"(smtpd_sasl_path) does not answer: {error}") from None
 
 
@@ -342,7 +331,7 @@ def probe(server: Server, since: Marks) -> Report:
         time.sleep(RETRY_AFTER_SECONDS)
         report = _talk_to_all(server)
         report.log_lines = failures_logged(since)
-    if not daemon_logs.readable(since.postfix):
+    if not logs.readable(since.postfix):
         report.skipped.append("Postfix's log: no maillog_file, journal or /var/log/mail.log")
     return report
 
@@ -362,7 +351,7 @@ def _talk_to_all(server: Server) -> Report:
 
 
 def failures_logged(since: Marks) -> list[str]:
-    lines = daemon_logs.lines_since(since.postfix)
+    lines = logs.lines_since(since.postfix)
     seen = set(lines)        # both may be the same file or journal
-    lines += [line for line in daemon_logs.lines_since(since.dovecot) if line not in seen]
+    lines += [line for line in logs.lines_since(since.dovecot) if line not in seen]
     return [line.strip() for line in lines if FAILURE.search(line)]

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 UPGRADE_GUIDE = "https://doc.dovecot.org/latest/installation/upgrade/2.3-to-2.4.html"
 
 
+DEFAULT_MECHANISMS = ("plain",)     # auth_mechanisms when no file sets it (2.3 and 2.4)
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str

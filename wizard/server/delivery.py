@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import values
+from wizard import values
 
 ALWAYS_USED = ("local_transport", "default_transport", "relay_transport", "mailbox_transport",
                "fallback_transport")

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WriteError
+from wizard.errors import WriteError
 
 MANIFEST = "manifest.json"
 COMPLETED = "COMPLETED"

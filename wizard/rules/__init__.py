@@ -11,32 +11,19 @@ from __future__ import annotations
 
 import grp
 import pwd
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from . import delivery, mastercf, postfix, values
-from .model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl,
-                    Settings)
-from .server import Server, is_local_address, touches_socket
-
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: Severity
-    code: str
-    fields: tuple[str, ...]     # "limits.<field>" or "sasl.<field>"
-    message: str                # what will happen on the real server
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.message} Fix: {self.fix}"
-
+from wizard.server import delivery, postconf
+from wizard.files import mastercf
+from wizard import values
+from wizard.settings.model import (LIMIT_PARAMS, PLAINTEXT_MECHANISMS, SASL_PARAMS, Limits, Param, Sasl, Settings)
+from wizard.findings import Finding, Severity, errors  # noqa: F401 (errors: the rules' public face)
+from wizard.server.addresses import is_local_address
+from wizard.server.state import Server
 
 SECTIONS: dict[str, type[BaseModel]] = {"limits": Limits, "sasl": Sasl}
 PARAMS = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
@@ -107,10 +94,6 @@ def check(server: Server, desired: Settings) -> list[Finding]:
     for each in RULES:
         findings.extend(each(context))
     return sorted(findings, key=lambda f: f.severity != "error")
-
-
-def errors(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.severity == "error"]
 
 
 @rule
@@ -274,7 +257,7 @@ def own_networks_limited(c: Context) -> list[Finding]:
     exceptions = c.limits.smtpd_client_event_limit_exceptions
     if not active or exceptions is None:
         return []
-    excepted = set(values.split_list(postfix.expand(exceptions, c.server.raw)))
+    excepted = set(values.split_list(postconf.expand(exceptions, c.server.raw)))
     own = [n for n in values.split_list(c.server.value("mynetworks")) if n not in excepted]
     if not own:
         return []
@@ -405,17 +388,8 @@ def tcp_listener_exposed(c: Context) -> list[Finding]:
 
 
 def _service_ports(c: Context) -> dict[int, str]:
-    ports = {}
-    for service in c.server.services:
-        if service.type != "inet":
-            continue
-        name = service.name.rpartition(":")[2]
-        try:
-            port = int(name) if name.isdigit() else socket.getservbyname(name, "tcp")
-        except OSError:
-            continue
-        ports[port] = service.name
-    return ports
+    return {service.port: service.name for service in c.server.services
+            if service.type == "inet" and service.port is not None}
 
 
 @rule
@@ -545,8 +519,8 @@ def mechanisms_present(c: Context) -> list[Finding]:
 
 @rule
 def mechanism_plugins(c: Context) -> list[Finding]:
-    from .generation import installed_dovecot_auth_plugins
-    from .model import PLUGIN_MECHANISMS
+    from wizard.server.versions import installed_dovecot_auth_plugins
+    from wizard.settings.model import PLUGIN_MECHANISMS
     wanted = [m for m in c.sasl.mechanisms or [] if m in PLUGIN_MECHANISMS]
     plugins = installed_dovecot_auth_plugins() if wanted else None
     if plugins is None:
@@ -561,7 +535,7 @@ def mechanism_plugins(c: Context) -> list[Finding]:
 
 @rule
 def mechanism_passdbs(c: Context) -> list[Finding]:
-    from .model import CREDENTIAL_MECHANISMS, NO_CREDENTIAL_LOOKUP
+    from wizard.settings.model import CREDENTIAL_MECHANISMS, NO_CREDENTIAL_LOOKUP
     wanted = [m for m in c.sasl.mechanisms or [] if m in CREDENTIAL_MECHANISMS]
     if not wanted or c.server.dovecot is None or c.dovecot_remote:
         return []
@@ -675,7 +649,7 @@ def exception_table_missing(c: Context) -> list[Finding]:
     if exceptions is None:
         return []
     found = []
-    for item in values.split_list(postfix.expand(exceptions, c.server.raw)):
+    for item in values.split_list(postconf.expand(exceptions, c.server.raw)):
         kind, _, name = item.lstrip("!").partition(":")
         suffix = values.FILE_TABLES.get(kind)
         if suffix is not None and name.startswith("/") and not Path(name + suffix).exists():
@@ -692,7 +666,7 @@ def exception_table_missing(c: Context) -> list[Finding]:
 @rule
 def sasl_listener_missing(c: Context) -> list[Finding]:
     """SASL on as the files stand (not being set up now), but Dovecot serves no such socket."""
-    if not c.sasl_on or touches_socket(c.desired.sasl) or c.dovecot_remote:
+    if not c.sasl_on or c.desired.sasl.touches_socket() or c.dovecot_remote:
         return []
     if c.server.dovecot is None or c.server.dovecot.generation == "1.x":
         return []

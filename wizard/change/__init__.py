@@ -1,0 +1,2 @@
+"""A change: the plan and its diffs, staging, the transaction, backups, rollback, commit confirmed.
+"""

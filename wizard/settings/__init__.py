@@ -1,0 +1,2 @@
+"""The settings model (every field the wizard manages, declared once) and presets.
+"""
