@@ -19,7 +19,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
-from .overview import Display
+from wizard.styled import Display
+
+from .styled_text import to_text
 
 if TYPE_CHECKING:
     from wizard.change.live import Result
@@ -113,16 +115,7 @@ class ApplyProgress(Screen[None]):
             out.append("NOT APPLIED: ", "bold red")
             out.append(self.show_path(self.error))
             return out
-        result = self.result
-        for title, report in (("Live check", result.report),
-                              ("Live check of the previous files", result.undo_report)):
-            if report is not None:
-                out.append(f"{title}:\n", "bold")
-                for line in report.lines():
-                    out.append(f"  {self.show_path(line)}\n",
-                               "red" if line.startswith(("FAILED", "logged")) else "")
-        out.append(result.verdict(), "bold red" if result.failed else "bold green")
-        return out
+        return to_text(self.result.live_checks(self.show_path))
 
     def tick(self) -> None:
         left = self.pending.seconds_left(self.clock()) if self.pending else 0

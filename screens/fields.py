@@ -151,5 +151,4 @@ class FieldRow(Vertical):
             return
         worst = "error" if any(f.severity == "error" for f in findings) else "warning"
         message.add_class(worst)
-        message.update("\n".join(f"{f.severity.upper()}: {f.message} Fix: {f.fix}"
-                                 for f in findings))
+        message.update("\n".join(f.one_line() for f in findings))

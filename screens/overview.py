@@ -18,53 +18,21 @@ import os
 import pickle
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
 
+from wizard.styled import Display
+
+from .styled_text import to_text
+
 if TYPE_CHECKING:
     from wizard.server.state import Server
 
-Display = Callable[[Path], str]
-
 
 def overview_text(server: Server, show_path: Display = str, notes: tuple[str, ...] = ()) -> Text:
-    from wizard import rules
-    from wizard.settings.model import Settings
-    out = Text()
-    sasl = server.current().sasl
-    chrooted = server.smtpd_chrooted
-    out.append(f"Postfix {server.postfix_version or '(not installed)'}", "bold")
-    out.append(f" in {show_path(server.postfix_dir)}\n")
-    out.append(f"  queue directory {server.queue_directory}\n")
-    out.append(f"  smtpd chrooted: {'yes (' + ', '.join(chrooted) + ')' if chrooted else 'no'}\n")
-    out.append(f"  STARTTLS: {'configured' if rules.tls_offered(server) else 'not usable'}\n")
-    auth = "off"
-    if sasl.enabled:
-        auth = f"on, {sasl.type or server.value('smtpd_sasl_type')}"
-        auth += f" over {sasl.socket}" if sasl.socket else ""
-    out.append(f"  SMTP AUTH: {auth}\n")
-    for service, name, value in server.managed_overrides():
-        out.append(f"  master.cf: service {service.name} sets {name}={value}\n")
-    if server.dovecot is not None:
-        out.append(f"Dovecot {server.dovecot_version}", "bold")
-        out.append(f" in {show_path(server.dovecot_dir)}\n")
-        out.append(f"  files in {server.dovecot_syntax}\n")
-    else:
-        out.append("Dovecot: ", "bold")
-        out.append(f"{server.dovecot_problem.problem}\n")
-    out.append(f"Versions from {server.versions.source}.\n")
-    problems = rules.check(server, Settings())
-    out.append("\nProblems the configuration has now: ", "bold")
-    out.append("none found\n" if not problems else "\n")
-    for finding in problems:
-        out.append(f"  {finding.severity.upper()}: ",
-                   "bold red" if finding.severity == "error" else "bold yellow")
-        out.append(f"{finding.message}\n")
-    for note in notes:
-        out.append(f"\n{note}\n", "bold yellow")
-    return out
+    from wizard import overview
+    return to_text(overview.styled(server, show_path, notes))
 
 
 class EarlyOverview:

@@ -47,6 +47,7 @@ STEPS = (
 STEP_IDS = [step.id for step in STEPS]
 UNIX_ONLY = ("sasl.path", "sasl.mode", "sasl.user", "sasl.group")
 TCP_ONLY = ("sasl.address", "sasl.port")
+TRAFFIC_STEPS = ("rates", "resources")       # the steps whose limits the mail log speaks about
 
 
 def step(step_id: str) -> Step:

@@ -155,7 +155,7 @@ def test_check_with_a_preset_prints_severity_and_fix(box):
     result = box.run("check", "--preset", risky)
     assert result.returncode == 0                      # a warning does not fail the check
     assert "WARNING:" in result.stdout and "0666" in result.stdout
-    assert "fix:" in result.stdout and "0660" in result.stdout
+    assert "Fix:" in result.stdout and "0660" in result.stdout
     assert snapshot(box.root) == before
 
 
@@ -253,7 +253,7 @@ def test_validation_error_exits_1_and_writes_nothing(box):
         result = box.run(*command)
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         assert "ERROR:" in result.stdout and "STARTTLS" in result.stdout
-        assert "fix:" in result.stdout and "smtpd_tls_auth_only" in result.stdout
+        assert "Fix:" in result.stdout and "smtpd_tls_auth_only" in result.stdout
     assert snapshot(box.root) == before
 
 

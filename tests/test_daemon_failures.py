@@ -38,9 +38,11 @@ from wizard.server import postconf
 from wizard import rules
 from wizard.change import transaction
 from wizard.daemons.handshake import AuthSocket
+from wizard.findings import Finding
 from wizard.settings.model import Settings
 from wizard.server.state import Server
-from wizard.change.writer import WriteError
+from wizard.daemons import control
+from wizard.errors import WriteError
 
 _ok, _why = daemons_available()
 pytestmark = pytest.mark.skipif(not _ok, reason=_why or "daemons not available")
@@ -78,13 +80,13 @@ def load_server(pair: MailPair) -> Server:
     return Server.load(Path(pair.postfix_dir), Path(pair.dovecot_conf).parent)
 
 
-def wizard_findings(pair: MailPair) -> "list[rules.Finding]":
+def wizard_findings(pair: MailPair) -> "list[Finding]":
     """rules.check on the pair's configuration as it is (nothing changed)."""
     return rules.check(load_server(pair), Settings())
 
 
 def assert_wizard_error(pair: MailPair, code: "str | None", *says: str,
-                        severity: str = "error") -> "rules.Finding":
+                        severity: str = "error") -> "Finding":
     """rules.check reports a `severity` finding with `code` (None: any code) whose message
     contains every phrase in `says` (what the daemon does).  Raises RuleMissing if not."""
     findings = wizard_findings(pair)
@@ -97,7 +99,7 @@ def assert_wizard_error(pair: MailPair, code: "str | None", *says: str,
     return hits[0]
 
 
-def assert_field_error(key: str, text: str, *says: str) -> "rules.Finding":
+def assert_field_error(key: str, text: str, *says: str) -> "Finding":
     """The UI refuses `text` in field `key` as it is typed (rules.check_field)."""
     value, findings = rules.check_field(key, text)
     if value is not None or not [f for f in findings if f.severity == "error"]:
@@ -242,7 +244,7 @@ def test_sasl_with_dovecot_down_kills_smtpd(tmp_path, monkeypatch, sasl, how):
         dovecot_dir = Path(p.dovecot_conf).parent
         if how == "stopped":
             p.start()
-            assert transaction._dovecot_master_pid(dovecot_dir) is not None  # writer sees it
+            assert control.dovecot_master_pid(dovecot_dir) is not None  # writer sees it
             p.stop_dovecot(grace=0.3)
             detail = r"failed: (Connection refused|No such file or directory)"
         else:
@@ -259,7 +261,7 @@ def test_sasl_with_dovecot_down_kills_smtpd(tmp_path, monkeypatch, sasl, how):
         # writer: with Postfix running, it checks that the listener answers before it writes
         # main.cf, even when there is no Dovecot master to reload; so an apply is refused and
         # undone instead of leaving smtpd pointed at a dead socket.
-        assert transaction.reload_dovecot(dovecot_dir) is False
+        assert control.reload_dovecot(dovecot_dir) is False
         target = transaction.target_for(server, Settings())
         assert target.listener == (AuthSocket.unix(str(p.auth_socket)) if sasl == "unix"
                                    else AuthSocket.tcp("127.0.0.1", p.auth_port))

@@ -1,4 +1,4 @@
-"""wizard.dovecot: lossless parsing, refusals, and edits checked against the real doveconf."""
+"""wizard.files.dovecot: lossless parsing, refusals, and edits checked against the real doveconf."""
 
 from __future__ import annotations
 
@@ -154,6 +154,19 @@ def test_stray_closing_brace_is_a_problem():
 def test_forms_doveconf_rejects_are_problems(text, reason):
     problems = parse(text, "x.conf").problems
     assert any(reason in message for _, message in problems)
+
+
+def test_refusals_are_worded_for_both_generations():
+    """The parser reads 2.3 and 2.4 alike: what it says of a line holds for both."""
+    def message(text: str) -> str:
+        return parse(text, "x.conf").problems[0][1]
+    assert message("service auth { user = root }\n") == (
+        "Garbage after '{' (Dovecot wants nothing after '{' on a section line): "
+        "'service auth { user = root }' is not a setting, section or !include Dovecot accepts")
+    assert message("auth_mechanisms\n") == (
+        "Expecting '{': 'auth_mechanisms' is not a setting, section or !include Dovecot accepts")
+    assert message("auth default {\n}\n") == (
+        "'auth default {' is Dovecot 1.x syntax (doveconf 2.3 calls it obsolete, 2.4 refuses it)")
 
 
 @pytest.mark.parametrize("text", [

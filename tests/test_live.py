@@ -387,7 +387,7 @@ def test_apply_reloads_running_daemons(make_pair, kind):
     pids = _pids(pair)
     assert "auth" not in ehlo_features(pair, tls=True)
     r = pair.apply_preset(sasl_preset(pair, "live", {"message_size_limit": SIZE_LIMIT}))
-    assert "reloaded: dovecot, postfix" in r.stdout, r.stdout
+    assert "Reloaded: dovecot, postfix" in r.stdout, r.stdout
     assert _pids(pair) == pids and pair.postfix_running() and pair.dovecot_running(), \
         "a daemon was restarted or died instead of reloaded"
     assert auth(pair, pair.password, source=fresh_ip())[0] == 235
@@ -409,14 +409,14 @@ def test_rollback_on_running_daemons(make_pair, kind):
 
     r = pair.apply_preset(sasl_preset(pair, "live", dict(
         RATE_LIMITS, smtpd_client_event_limit_exceptions="192.0.2.0/24")))
-    assert "reloaded: dovecot, postfix" in r.stdout, r.stdout
+    assert "Reloaded: dovecot, postfix" in r.stdout, r.stdout
     assert ehlo_features(pair, tls=True, source=fresh_ip())["auth"].split() == ["PLAIN", "LOGIN"]
     got = banners(pair, 4, limited)
     assert got[-1].startswith("421"), got
 
     r = pair.rollback()
     # back to no SASL: main.cf (and Postfix) first, so smtpd never uses a removed socket
-    assert "Restored backup set" in r.stdout and "reloaded: postfix, dovecot" in r.stdout, \
+    assert "Restored backup set" in r.stdout and "Reloaded: postfix, dovecot" in r.stdout, \
         r.stdout
     assert {p: p.read_bytes() for p in files} == files
     assert _pids(pair) == pids and pair.postfix_running() and pair.dovecot_running()
@@ -435,7 +435,7 @@ def test_switch_socket_kind_on_running_daemons(make_pair, kind):
     assert auth(pair, pair.password, source=fresh_ip())[0] == 235
     r = pair.apply_preset(sasl_preset(pair, "second", kind=other))
     # Dovecot with both listeners, Postfix moves, Dovecot drops the old listener
-    assert "reloaded: dovecot, postfix, dovecot" in r.stdout, r.stdout
+    assert "Reloaded: dovecot, postfix, dovecot" in r.stdout, r.stdout
     path = pair.get_main("smtpd_sasl_path")
     conf = pair.doveconf_check()[1]
     if other == "unix":
@@ -449,7 +449,7 @@ def test_switch_socket_kind_on_running_daemons(make_pair, kind):
 
     # and back: the rollback moves Postfix while both listeners exist, too
     r = pair.rollback()
-    assert "reloaded: dovecot, postfix, dovecot" in r.stdout, r.stdout
+    assert "Reloaded: dovecot, postfix, dovecot" in r.stdout, r.stdout
     assert pair.get_main("smtpd_sasl_path") != path
     assert auth(pair, pair.password, source=fresh_ip())[0] == 235
     assert_no_fatal(pair)
@@ -467,5 +467,5 @@ def test_apply_with_a_socket_in_the_dovecot_dir(make_pair):
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     # sockets are not configuration: staging should skip them, and the apply work
     assert r.returncode == 0, r.stdout[-500:] + r.stderr
-    assert "reloaded: dovecot, postfix" in r.stdout
+    assert "Reloaded: dovecot, postfix" in r.stdout
     assert auth(pair, pair.password)[0] == 235

@@ -1,6 +1,6 @@
-"""Issue 11: after a live apply the wizard proves the server still takes mail (wizard/probe.py),
+"""Issue 11: after a live apply the wizard proves the server still takes mail (wizard/daemons/probe.py),
 rolls the change back on its own when it does not (exit 4), and keeps a change made with
---confirm only when it is confirmed in time (wizard/pending.py).
+--confirm only when it is confirmed in time (wizard/change/pending.py).
 
 Real daemons (tests/harness.py) through the real command line.
 """

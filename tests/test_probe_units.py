@@ -1,5 +1,5 @@
 """Issue 11, without daemons: which listeners the probe talks to and what each must say
-(wizard/probe.py), and which log lines count as a failure. tests/test_probe.py runs the probe
+(wizard/daemons/probe.py), and which log lines count as a failure. tests/test_probe.py runs the probe
 against the real daemons."""
 from __future__ import annotations
 

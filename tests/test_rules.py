@@ -1,12 +1,16 @@
 """Every validation rule: good input passes, bad input fails, and the message says what and how."""
 
+import importlib
+import inspect
 import os
+import pkgutil
 import timeit
 
 import pytest
 
 from conftest import GUIDE
 from wizard import rules
+from wizard.findings import Finding
 from wizard.settings.model import Limits, Sasl, Settings
 from wizard.server.state import Server
 
@@ -27,13 +31,13 @@ def server(sample_dirs):
     return load
 
 
-def codes(server, **sections) -> dict[str, rules.Finding]:
+def codes(server, **sections) -> dict[str, Finding]:
     settings = Settings(limits=Limits(**sections.get("limits", {})),
                         sasl=Sasl(**sections.get("sasl", {})))
     return {f.code: f for f in rules.check(server, settings)}
 
 
-def only(found: dict, code: str) -> rules.Finding:
+def only(found: dict, code: str) -> Finding:
     assert code in found, f"expected {code}, got {sorted(found)}"
     return found[code]
 
@@ -110,6 +114,20 @@ def test_one_field_validates_well_under_a_millisecond():
 
 
 # Cross-field rules -------------------------------------------------------------------------
+
+def test_order_runs_every_rule_once():
+    """rules.ORDER is written by hand: a rule defined in a subject module but left out of it
+    would never run. A rule is a public function of one Context."""
+    modules = [importlib.import_module(m.name)
+               for m in pkgutil.iter_modules(rules.__path__, "wizard.rules.")]
+    defined = {function for module in modules for name, function in vars(module).items()
+               if inspect.isfunction(function) and function.__module__ == module.__name__
+               and not name.startswith("_")
+               and [p.annotation for p in inspect.signature(function).parameters.values()]
+               == ["Context"]}
+    assert len(rules.ORDER) == len(set(rules.ORDER))
+    assert set(rules.ORDER) == defined
+
 
 def test_stock_debian_with_guide_recipe_has_no_errors(server):
     found = codes(server(), sasl=GUIDE_SASL, limits=dict(

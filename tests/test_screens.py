@@ -11,12 +11,14 @@ import pytest
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 
 from screens.apply_progress import ApplyProgress
-from screens.dialogs import Confirm, Help, PresetPicker
+from screens.dialogs.confirm import Confirm
+from screens.dialogs.help import Help
+from screens.dialogs.preset_picker import PresetPicker
 from screens.fields import FieldRow
 from snapshot_apps.factory import (focused_key, make_app, pick_option, started, tab_to,
                                    tab_to_id, type_into_focused)
 from wizard.settings import presets
-from wizard.change import writer
+from wizard.change import backups
 
 pytestmark = [pytest.mark.asyncio,
               pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")]
@@ -131,7 +133,7 @@ async def test_whole_flow_applies_and_backs_up(demo):
     for setting in ("mode = 0660", "user = postfix", "group = postfix"):
         assert setting in listener
 
-    sets = writer.backup_sets(demo / "backups")
+    sets = backups.backup_sets(demo / "backups")
     assert len(sets) == 1 and sets[0].completed
     stored = {Path(e["path"]).resolve(): sets[0].stored(e).read_bytes() for e in sets[0].entries}
     assert stored == {path.resolve(): data for path, data in originals.items()}

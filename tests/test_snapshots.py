@@ -16,7 +16,7 @@ import pytest
 from snapshot_apps.countdown import countdown_app
 from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
                                    tab_until, type_into_focused)
-from wizard.change import writer
+from wizard.change import backups
 
 pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
 
@@ -168,7 +168,7 @@ def fixed_backup_id(monkeypatch):
         directory = backup_dir / FIXED_BACKUP_ID
         directory.mkdir(mode=0o700)
         return directory
-    monkeypatch.setattr(writer, "_new_set_directory", new_set_directory)
+    monkeypatch.setattr(backups, "_new_set_directory", new_set_directory)
 
 
 @pytest.mark.parametrize("drive, size", CASES)

@@ -20,14 +20,17 @@ from pathlib import Path
 import pytest
 
 from wizard.settings import presets
-from wizard.change import transaction, writer
+from wizard.change import backups, journal, rollback, staging, transaction
 from wizard.change.plan import make_plan
 from wizard.server.state import Server
-from wizard.change.transaction import Target, Write
+from wizard.change.transaction import ChangedOnDisk, Target, Write
+from wizard.daemons import control
+from wizard.errors import WriteError
+from wizard.files import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "debian12"
-TEMP_GLOB = f".*{writer.TEMP_MARK}*"
+TEMP_GLOB = f".*{atomic.TEMP_MARK}*"
 UNKNOWN_PARAM = b"foo_bar_unknown = 1\n"          # postconf -n: "unused parameter" warning
 
 
@@ -97,18 +100,18 @@ def set_dirs(backup_dir: Path) -> list[Path]:
     """Backup sets (directories with a manifest), oldest first."""
     if not backup_dir.is_dir():
         return []
-    return sorted(d for d in backup_dir.iterdir() if (d / writer.MANIFEST).is_file())
+    return sorted(d for d in backup_dir.iterdir() if (d / backups.MANIFEST).is_file())
 
 
 def manifest(set_dir: Path) -> list[dict]:
-    return json.loads((set_dir / writer.MANIFEST).read_text())
+    return json.loads((set_dir / backups.MANIFEST).read_text())
 
 
 def plan_writes(postfix_dir: Path, dovecot_dir: Path, preset: str) -> list[Write]:
     server = Server.load(postfix_dir, dovecot_dir)
     plan = make_plan(server, presets.load(presets.find(preset)).settings)
     assert plan.changes and not plan.blocked
-    return [Write(c.path, writer.encode(c.old), writer.encode(c.new)) for c in plan.changes]
+    return [Write(c.path, atomic.encode(c.old), atomic.encode(c.new)) for c in plan.changes]
 
 
 @pytest.fixture
@@ -257,7 +260,7 @@ def test_crash_at_every_step_leaves_all_old_or_all_new(point, crashed, rhel9_ver
         assert temporaries[0].name.startswith(f".{paths[half_written].name}.")
         assert temporaries[0].read_bytes() == rhel9_versions[half_written][2]
     journaled = point not in ("locked", "staged", "backed-up", "done")
-    assert (backup_dir / writer.JOURNAL).exists() == journaled
+    assert (backup_dir / journal.JOURNAL).exists() == journaled
 
     # Any command recovers: the set is all old again (all new when the run had finished).
     recovered = cli("backups", "--backup-dir", backup_dir)
@@ -269,7 +272,7 @@ def test_crash_at_every_step_leaves_all_old_or_all_new(point, crashed, rhel9_ver
     if point != "done":
         assert after == original          # bytes, owner, group and mode; nothing else left
     assert strays(postfix_dir, dovecot_dir) == []
-    assert not (backup_dir / writer.JOURNAL).exists()
+    assert not (backup_dir / journal.JOURNAL).exists()
 
     # And the wizard works again.
     age(postfix_dir, dovecot_dir)
@@ -299,7 +302,7 @@ def test_full_disk_for_main_cf_exits_3_and_puts_the_dovecot_files_back(mounts, t
     assert "put back" in result.stderr, result.stderr
     assert snapshot(postfix_dir, dovecot_dir) == before    # Dovecot's files were written first
     assert strays(postfix_dir, dovecot_dir) == []
-    assert not (backup_dir / writer.JOURNAL).exists()
+    assert not (backup_dir / journal.JOURNAL).exists()
 
 
 def test_full_backup_dir_exits_3_without_a_traceback(mounts, tmp_path, dirs):
@@ -372,7 +375,7 @@ def test_write_backup_and_rollback_keep_owner_mode_and_xattrs(mounts, tmp_path, 
     (entry,) = manifest(backup)
     assert entry["path"] == str(main_cf)
     assert entry["size"] == len(old)
-    assert entry["sha256"] == writer.sha256(old)
+    assert entry["sha256"] == atomic.sha256(old)
     assert (entry["uid"], entry["gid"], entry["mode"]) == (postfix.pw_uid, postfix.pw_gid, "0640")
     stored = backup / entry["stored"]
     assert stored.read_bytes() == old
@@ -427,17 +430,17 @@ def test_concurrent_applies_never_interleave_and_lose_nothing(dirs):
 
     # Nothing lost: undoing the successful runs, newest first, gives back the original files.
     for backup in reversed(sets):
-        transaction.rollback(Target(postfix_dir, dovecot_dir), backup_dir, backup.name,
-                             reload=False)
+        rollback.rollback(Target(postfix_dir, dovecot_dir), backup_dir, backup.name,
+                          reload=False)
     assert snapshot(postfix_dir, dovecot_dir) == original
 
 
 def test_second_lock_waits_then_names_the_holder(tmp_path):
-    with writer.Lock(tmp_path, wait_seconds=0.2):
-        with pytest.raises(writer.WriteError, match=f"pid {os.getpid()}\\b"):
-            with writer.Lock(tmp_path, wait_seconds=0.2):
+    with journal.Lock(tmp_path, wait_seconds=0.2):
+        with pytest.raises(WriteError, match=f"pid {os.getpid()}\\b"):
+            with journal.Lock(tmp_path, wait_seconds=0.2):
                 pass
-    with writer.Lock(tmp_path, wait_seconds=0.2):          # released: free again
+    with journal.Lock(tmp_path, wait_seconds=0.2):          # released: free again
         pass
 
 
@@ -445,8 +448,8 @@ def test_apply_waits_for_a_held_lock_and_writes_nothing_meanwhile(dirs):
     postfix_dir, dovecot_dir, backup_dir = dirs
     backup_dir.mkdir()
     before = snapshot(postfix_dir, dovecot_dir)
-    lock_file = str(backup_dir / writer.LOCK)
-    with writer.Lock(backup_dir):
+    lock_file = str(backup_dir / journal.LOCK)
+    with journal.Lock(backup_dir):
         run = subprocess.Popen(wizard_command("apply", "--preset", "baseline",
                                               *dir_options(postfix_dir, dovecot_dir, backup_dir),
                                               "--yes", "--no-reload"),
@@ -485,7 +488,7 @@ def test_file_changed_after_reading_is_detected_and_nothing_written(changed, dir
         file.write("# another admin was here\n")
     before = snapshot(postfix_dir, dovecot_dir)
 
-    with pytest.raises(writer.ChangedOnDisk, match="changed on disk"):
+    with pytest.raises(ChangedOnDisk, match="changed on disk"):
         transaction.apply(writes, Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
 
     assert snapshot(postfix_dir, dovecot_dir) == before
@@ -495,17 +498,17 @@ def test_file_changed_after_reading_is_detected_and_nothing_written(changed, dir
 def test_file_changed_while_the_new_files_are_staged_is_detected(dirs, monkeypatch):
     postfix_dir, dovecot_dir, backup_dir = dirs
     writes = plan_writes(postfix_dir, dovecot_dir, "rhel9-guide")
-    staging = transaction.stage
+    stage = staging.stage
 
     def stage_while_an_admin_edits(*args, **kwargs):
-        notes = staging(*args, **kwargs)
+        notes = stage(*args, **kwargs)
         with open(postfix_dir / "main.cf", "a") as file:      # e.g. postconf -e meanwhile
             file.write("# another admin was here\n")
         return notes
 
-    monkeypatch.setattr(transaction, "stage", stage_while_an_admin_edits)
+    monkeypatch.setattr(staging, "stage", stage_while_an_admin_edits)
     try:
-        with pytest.raises(writer.ChangedOnDisk):
+        with pytest.raises(ChangedOnDisk):
             transaction.apply(writes, Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
     finally:
         assert b"another admin was here" in (postfix_dir / "main.cf").read_bytes()
@@ -588,7 +591,7 @@ def test_rollback_restores_the_originals_and_backs_up_what_it_replaces(dirs):
     assert len(entries) == 3
     for entry in entries:                    # the rollback's own set holds what it replaced
         assert (sets[1] / entry["stored"]).read_bytes() == applied[entry["path"]][0]
-        assert entry["sha256"] == writer.sha256(applied[entry["path"]][0])
+        assert entry["sha256"] == atomic.sha256(applied[entry["path"]][0])
 
 
 def test_rollback_of_a_chosen_set(dirs):
@@ -615,10 +618,11 @@ def test_rollback_without_id_takes_the_latest_set_even_many_in_one_second(dirs, 
     for number in range(12):
         old = main_cf.read_bytes()
         transaction.apply([Write(main_cf, old, old + f"# edit {number}\n".encode())],
-                          Target(postfix_dir, dovecot_dir), backup_dir, reload=False, check=False)
+                          Target(postfix_dir, dovecot_dir), backup_dir, reload=False,
+                          check_staged=False)
     before_last = old
 
-    transaction.rollback(Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
+    rollback.rollback(Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
 
     assert main_cf.read_bytes() == before_last
 
@@ -648,7 +652,7 @@ def test_new_postconf_warning_is_refused_before_writing(dirs):
     old = main_cf.read_bytes()
     before = snapshot(postfix_dir, dovecot_dir)
 
-    with pytest.raises(writer.WriteError, match="postconf") as refused:
+    with pytest.raises(WriteError, match="postconf") as refused:
         transaction.apply([Write(main_cf, old, old + UNKNOWN_PARAM)],
                           Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
 
@@ -663,7 +667,7 @@ def test_dovecot_file_doveconf_rejects_is_refused_before_writing(dirs):
     old = auth.read_bytes()
     before = snapshot(postfix_dir, dovecot_dir)
 
-    with pytest.raises(writer.WriteError, match="doveconf") as refused:
+    with pytest.raises(WriteError, match="doveconf") as refused:
         transaction.apply([Write(auth, old, old + b"}\n")], Target(postfix_dir, dovecot_dir),
                           backup_dir, reload=False)
 
@@ -698,7 +702,7 @@ def test_absolute_symlink_inside_the_config_dir_is_still_checked(dirs):
     before = snapshot(postfix_dir, dovecot_dir)
 
     try:
-        with pytest.raises(writer.WriteError, match="postconf"):
+        with pytest.raises(WriteError, match="postconf"):
             transaction.apply([Write(postfix_dir / "main.cf", old, old + UNKNOWN_PARAM)],
                               Target(postfix_dir, dovecot_dir), backup_dir, reload=False)
     finally:
@@ -710,15 +714,15 @@ def record_postfix_reload(monkeypatch, postfix_dir: Path, master: Path) -> dict:
     """Pretend both daemons run; record main.cf and Dovecot's 10-master.conf at the moment
     Postfix is reloaded (the order of a socket switch is what these tests are about)."""
     seen: dict[str, str] = {}
-    monkeypatch.setattr(transaction, "postfix_running", lambda directory: True)
+    monkeypatch.setattr(control, "postfix_running", lambda directory: True)
     monkeypatch.setattr(transaction, "check_listener", lambda target, *_: None)
-    monkeypatch.setattr(transaction, "reload_dovecot", lambda directory: True)
+    monkeypatch.setattr(control, "reload_dovecot", lambda directory: True)
 
     def reload_postfix(directory):
         seen["dovecot"] = master.read_text()
         seen["main.cf"] = (postfix_dir / "main.cf").read_text()
         return True
-    monkeypatch.setattr(transaction, "reload_postfix", reload_postfix)
+    monkeypatch.setattr(control, "reload_postfix", reload_postfix)
     return seen
 
 def test_socket_switch_moves_postfix_while_both_listeners_exist(dirs, tmp_path, monkeypatch):
@@ -775,7 +779,7 @@ def test_rollback_of_a_socket_switch_keeps_both_listeners_while_postfix_moves(di
     master = dovecot_dir / "conf.d" / "10-master.conf"
     seen = record_postfix_reload(monkeypatch, postfix_dir, master)
 
-    _, outcome = transaction.rollback(target, backups)       # back from TCP to the UNIX socket
+    _, outcome = rollback.rollback(target, backups)       # back from TCP to the UNIX socket
     assert "smtpd_sasl_path = private/auth" in seen["main.cf"]
     assert live(seen["dovecot"], "unix_listener /var/spool/postfix/private/auth {")
     assert live(seen["dovecot"], "inet_listener postfix-sasl {")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from wizard.styled import Styled
+
 Severity = Literal["error", "warning"]
 
 
@@ -21,9 +23,33 @@ class Finding:
     message: str                # what will happen on the real server
     fix: str
 
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.message} Fix: {self.fix}"
+    @property
+    def style(self) -> str:
+        return "bold red" if self.severity == "error" else "bold yellow"
+
+    def one_line(self) -> str:
+        """The finding and its fix on one line, where a field shows it."""
+        return f"{self.severity.upper()}: {self.message} Fix: {self.fix}"
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "error"]
+
+
+def styled(findings: list[Finding], *, fixes: bool = True, indent: str = "") -> Styled:
+    """Each finding under its label (ERROR, WARNING), with its fix on the next line."""
+    spans = []
+    for finding in findings:
+        spans.append((f"{indent}{finding.severity.upper()}: ", finding.style))
+        spans.append((f"{finding.message}\n" + (f"{indent}  Fix: {finding.fix}\n" if fixes else ""),
+                      ""))
+    return spans
+
+
+def counted(findings: list[Finding]) -> Styled:
+    """How many errors and warnings, then each of them."""
+    if not findings:
+        return [("No errors and no warnings.", "green")]
+    count = len(errors(findings))
+    return [(f"{count} error(s), {len(findings) - count} warning(s)\n",
+             "bold red" if count else "bold yellow")] + styled(findings)

@@ -93,15 +93,6 @@ class Session:
         value, findings = rules.check_field(key, text)
         self.fields[key] = FieldState(text, value, tuple(findings))
 
-    def reset_to_current(self, key: str) -> str:
-        self.set_text(key, self.current_text(key))
-        self.from_preset.discard(key)
-        return self.fields[key].text
-
-    def reset_to_default(self, key: str) -> str:
-        self.set_text(key, self.default_text(key))
-        return self.fields[key].text
-
     def load_preset(self, preset: Preset) -> None:
         self.preset = preset
         self.from_preset = set()

@@ -22,7 +22,6 @@ _SIZE_FACTORS = {
     "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
 }
 _BARE_DOLLAR = re.compile(r"\$(?![A-Za-z0-9_{$])")
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 _TABLE = re.compile(r"[a-z][a-z0-9_]*:\S.*")
 _HOSTNAME = re.compile(r"\.?[A-Za-z0-9*]([A-Za-z0-9*-]*[A-Za-z0-9*])?(\.[A-Za-z0-9*]([A-Za-z0-9*-]*[A-Za-z0-9*])?)*")
 
@@ -77,14 +76,6 @@ def parse_time(text: str) -> int:
                          "unit s, m, h, d or w, like 60s or 5m (no fractions, no spaces)")
     seconds = int(match.group(1)) * TIME_UNITS[match.group(2) or "s"]
     return check_range(seconds, 0, INT_MAX, "seconds")
-
-
-def format_time(seconds: int) -> str:
-    """The shortest exact Postfix spelling: 3600 -> '1h', 90 -> '90s'."""
-    for unit in ("w", "d", "h", "m"):
-        if seconds and seconds % TIME_UNITS[unit] == 0:
-            return f"{seconds // TIME_UNITS[unit]}{unit}"
-    return f"{seconds}s"
 
 
 def parse_size(text: str) -> int:
@@ -212,7 +203,3 @@ def sasl_inet_path(path: str) -> tuple[str, str] | None:
         return None
     host, _, port = path[len("inet:"):].rpartition(":")
     return host.strip("[]"), port
-
-
-def is_param_name(name: str) -> bool:
-    return bool(_PARAM_NAME.fullmatch(name))

@@ -18,7 +18,7 @@ from wizard.change.live import Result
 from wizard.change.pending import Pending
 from wizard.daemons.probe import Report
 from wizard.change.transaction import Outcome
-from wizard.change.writer import BackupSet
+from wizard.change.backups import BackupSet
 
 NOW = 1_798_000_000.0          # a fixed moment; the deadline is 4 minutes 37 seconds later
 STEPS = ["staged and checked with postconf and doveconf", "backed up to set 20261202-101500",

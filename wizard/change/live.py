@@ -1,22 +1,29 @@
 """A change to a running server, from start to end: the transaction, the probe, the way back.
 
-The command line and the wizard's screens both run a change through `run`: the transaction
-(apply or rollback), then, when it reloaded a daemon, the probe (wizard/probe.py). A failed probe
-rolls the change back at once, as the `rollback` command would, and probes the previous files
-too, so the report can say whether the server was already failing before. With a confirmation
-time, a passing change is left pending (wizard/pending.py).
+The command line and the wizard's screens both run a change through here: `apply_plan` for a
+planned change, `run` for any transaction (apply or rollback). When the transaction reloaded a
+daemon, the probe follows (wizard/daemons/probe.py). A failed probe rolls the change back at
+once, as the `rollback` command would, and probes the previous files too, so the result can say
+whether the server was already failing before. With a confirmation time, a passing change is
+left pending (wizard/change/pending.py). `Result` also says what happened, in the words both
+faces show (wizard/styled.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from wizard.change import pending, transaction
+from wizard.change import pending, rollback, transaction
 from wizard.daemons import probe
 from wizard.errors import WizardError
 from wizard.server.state import Server
+from wizard.styled import Display, Styled
+
+if TYPE_CHECKING:
+    from wizard.change.plan import Plan
+    from wizard.settings.model import Settings
 
 Change = Callable[[transaction.Step], transaction.Outcome]
 
@@ -26,6 +33,10 @@ class Dirs:
     postfix: Path
     dovecot: Path
     backups: Path
+
+    @classmethod
+    def of(cls, server: Server, backups: Path) -> Dirs:
+        return cls(server.postfix_dir, server.dovecot_dir, backups)
 
     def load(self) -> Server:
         return Server.load(self.postfix, self.dovecot)
@@ -72,6 +83,46 @@ class Result:
                     "Read the lines above.")
         return "The live check failed; the previous files are back and pass the live check."
 
+    def styled(self, dirs: Dirs, show_path: Display = str) -> Styled:
+        """The result in short: applied or not, what was written, and how to undo it."""
+        if self.failed:
+            return [(self.verdict() + "\n", "bold red")]
+        spans = [("Applied.\n", "bold green")]
+        if self.report is not None:
+            spans.append((self.verdict() + "\n", "green"))
+        return spans + outcome_styled(self.outcome, show_path) + [
+            ("To undo: ", "bold"), (undo_command(self.outcome, dirs, show_path) + "\n", "")]
+
+    def live_checks(self, show_path: Display = str) -> Styled:
+        """The live check's lines (and the previous files' after a rollback), then the verdict."""
+        spans = live_check_styled("Live check", self.report, show_path)
+        if self.undo is not None:
+            spans += [(f"Rolled back to backup set {self.outcome.backup.id}:\n", "bold")]
+            spans += outcome_styled(self.undo, show_path)
+        spans += live_check_styled("Live check of the previous files", self.undo_report, show_path)
+        return spans + [(self.verdict(), "bold red" if self.failed else "bold green")]
+
+
+def outcome_styled(outcome: transaction.Outcome, show_path: Display = str) -> Styled:
+    """What a transaction did: the files written, its backup set, the reloads, its notes."""
+    spans = [(f"  wrote {show_path(path)}\n", "") for path in outcome.written]
+    spans.append((f"Backup set {outcome.backup.id} in {show_path(outcome.backup.directory.parent)}\n"
+                  f"Reloaded: {', '.join(outcome.reloaded) or 'nothing'}\n", ""))
+    return spans + [(f"NOTE: {note}\n", "yellow") for note in outcome.notes]
+
+
+def live_check_styled(title: str, checked: probe.Report | None, show_path: Display = str) -> Styled:
+    if checked is None:
+        return []
+    return [(f"{title}:\n", "bold")] + [
+        (f"  {show_path(line)}\n", "red" if line.startswith(("FAILED", "logged")) else "")
+        for line in checked.lines()]
+
+
+def undo_command(outcome: transaction.Outcome, dirs: Dirs, show_path: Display = str) -> str:
+    return (f"postfix-wizard rollback {outcome.backup.id} --postfix-dir {show_path(dirs.postfix)} "
+            f"--dovecot-dir {show_path(dirs.dovecot)} --backup-dir {show_path(dirs.backups)}")
+
 
 def run(change: Change, dirs: Dirs, *, probe_after: bool = True,
         confirm_seconds: int | None = None, undo_on_failure: bool = True,
@@ -101,12 +152,24 @@ def run(change: Change, dirs: Dirs, *, probe_after: bool = True,
     return result
 
 
+def apply_plan(server: Server, settings: Settings, plan: Plan, backups: Path, *, reload: bool,
+               probe_after: bool, confirm_seconds: int | None = None,
+               step: transaction.Step = transaction.no_step) -> Result:
+    """A planned change from start to end, as the command line's apply and the wizard's Apply
+    button both run it: the transaction, then the live check and the way back."""
+    writes = transaction.writes_for(plan.changes)
+    target = transaction.target_for(server, settings)
+    return run(lambda inner: transaction.apply(writes, target, backups, reload=reload, step=inner),
+               Dirs.of(server, backups), probe_after=probe_after and reload,
+               confirm_seconds=confirm_seconds, step=step)
+
+
 def undo(result: Result, dirs: Dirs, step: transaction.Step) -> None:
     """Restore the set the change backed up, then probe the previous files."""
     marks = probe.marks(dirs.load())
     try:
-        _, result.undo = transaction.rollback(transaction.Target(dirs.postfix, dirs.dovecot),
-                                              dirs.backups, result.outcome.backup.id, step=step)
+        _, result.undo = rollback.rollback(transaction.Target(dirs.postfix, dirs.dovecot),
+                                           dirs.backups, result.outcome.backup.id, step=step)
     except WizardError as error:
         result.undo_error = str(error)
         return
@@ -120,6 +183,6 @@ def expire(dirs: Dirs, backup: str, step: transaction.Step = transaction.no_step
     claimed = pending.claim(dirs.backups, backup)
     if claimed is None:
         return None
-    return run(lambda inner: transaction.rollback(
+    return run(lambda inner: rollback.rollback(
         transaction.Target(dirs.postfix, dirs.dovecot), dirs.backups, backup, step=inner)[1],
         dirs, undo_on_failure=False, step=step)

@@ -1,9 +1,10 @@
-"""The change plan: from the files on disk and the desired settings, each file's new text and diff."""
+"""The change plan: from the files on disk and the desired settings, each file's new text.
+
+Each FileChange also gives its unified diff (made in wizard/change/diff.py).
+"""
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Setti
 from wizard.findings import Finding
 from wizard.server.addresses import is_local_address
 from wizard.server.state import Server
-from wizard.files.text import split_lines
+from wizard.change.diff import unified_diff
 
 
 
@@ -32,40 +33,8 @@ class FileChange:
         return self.unified(str(self.path))
 
     def unified(self, name: str) -> str:
-        """The unified diff, with the file called `name` in its header lines.
-
-        difflib is slow on long files, so the unchanged head and tail (beyond the 3 lines of
-        context) are cut off first and the hunk line numbers shifted back.
-        """
-        old, new = split_lines(self.old), split_lines(self.new)
-        head = max(0, _common_prefix(old, new) - CONTEXT)
-        tail = max(0, _common_prefix(old[head:][::-1], new[head:][::-1]) - CONTEXT)
-        lines = difflib.unified_diff(old[head:len(old) - tail], new[head:len(new) - tail],
-                                     fromfile=f"{name} (now)", tofile=f"{name} (after)",
-                                     n=CONTEXT)
-        return "".join(_shift_hunk(line, head) for line in lines)
-
-
-CONTEXT = 3
-_HUNK = re.compile(r"@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
-
-
-def _common_prefix(a: list[str], b: list[str]) -> int:
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count
-
-
-def _shift_hunk(line: str, offset: int) -> str:
-    match = _HUNK.match(line) if offset and line.startswith("@@") else None
-    if not match:
-        return line
-    old_start, old_len, new_start, new_len = match.groups()
-    return (f"@@ -{int(old_start) + offset}{old_len or ''} "
-            f"+{int(new_start) + offset}{new_len or ''} @@" + line[match.end():])
+        """The unified diff, with the file called `name` in its header lines (diff.py)."""
+        return unified_diff(self.old, self.new, name)
 
 
 @dataclass

@@ -3,8 +3,9 @@ on standard output, whatever happened, so that the Ansible collection (ansible/)
 can drive the wizard without reading prose. The fields are documented in the README ("Driving
 it from a program"); tests/test_json_output.py holds the command line to them.
 
-The commands talk to an output object: the text one prints lines, this one collects them (as
-`messages`) together with what each command records, and prints the document at the end.
+The commands talk to an output object (`Out` in wizard/cli/output.py): the text one prints lines,
+this one collects them (as `messages`) together with what each command records, and prints the
+document at the end.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Iterator
 
+from wizard.styled import Styled, plain
+
 if TYPE_CHECKING:
-    from wizard.change import live, pending, transaction, writer
+    from wizard.change import backups, live, pending, transaction
     from wizard.daemons import probe
-    from wizard import rules
+    from wizard.findings import Finding
     from wizard.change.plan import FileChange
 
 COMMANDS = ("apply", "check", "backups", "rollback", "confirm")
@@ -35,10 +38,13 @@ class JsonOutput:
         if text:
             self.messages.append(text)
 
-    def finding(self, finding: rules.Finding) -> None:
+    def finding(self, finding: Finding) -> None:
         self.findings.append({"severity": finding.severity, "code": finding.code,
                               "fields": list(finding.fields), "message": finding.message,
                               "fix": finding.fix})
+
+    def styled(self, spans: Styled) -> None:
+        self.messages += [line for line in plain(spans).splitlines() if line]
 
     def diff(self, text: str) -> None:
         """The changes are recorded whole (`changes`), with their text before and after."""
@@ -104,7 +110,7 @@ def result(done: live.Result) -> dict:
             "pending": waiting(done.pending), "verdict": done.verdict()}
 
 
-def backup(kept: writer.BackupSet) -> dict:
+def backup(kept: backups.BackupSet) -> dict:
     return {"id": kept.id, "created": kept.created, "reason": kept.reason,
             "completed": kept.completed,
             "files": [{"path": e["path"], "size": e["size"], "mode": e["mode"]}

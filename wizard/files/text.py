@@ -12,7 +12,7 @@ def read_text(path: Path) -> str:
     """Read a configuration file, refusing what is not a readable regular file.
 
     surrogateescape keeps any byte that is not UTF-8 (a Latin-1 comment) exactly as it was;
-    the writer encodes with the same handler.
+    files are written with the same handler (wizard/files/atomic.py).
     """
     try:
         if not path.is_file():

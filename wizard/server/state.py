@@ -63,9 +63,6 @@ class Server:
         """The value with $parameter references expanded, as a running Postfix sees it."""
         return postconf.expand(self.raw(name), self.raw)
 
-    def is_set(self, name: str) -> bool:
-        return self.main.get(name) is not None
-
     @property
     def queue_directory(self) -> str:
         return self.value("queue_directory")

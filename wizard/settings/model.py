@@ -8,6 +8,8 @@ A value of None means "keep what the server has now".
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -122,13 +124,13 @@ def _check_mode(mode: str) -> None:
 
 
 def _check_name(name: str) -> None:
-    if not values.re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
         raise ValueError(f"'{name}' is not a valid user or group name")
 
 
 def _check_address(address: str) -> None:
     try:
-        values.ipaddress.ip_address(address)
+        ipaddress.ip_address(address)
     except ValueError:
         raise ValueError(f"'{address}' is not an IP address; write one like 127.0.0.1 or ::1") from None
 

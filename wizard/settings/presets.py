@@ -262,7 +262,7 @@ def _comments(param: Param) -> list[str]:
 
 def save(path: Path, settings: Settings, name: str, description: str,
          document: tomlkit.TOMLDocument | None = None) -> None:
-    from wizard.change.writer import encode, write_file_atomically
+    from wizard.files.atomic import encode, write_file_atomically
     try:
         write_file_atomically(path, encode(dumps(settings, name, description, document)))
     except OSError as error:

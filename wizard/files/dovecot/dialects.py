@@ -1,12 +1,12 @@
 """Dovecot 2.3 and 2.4: what differs between the two configuration languages where the wizard
 reads and writes, and the marks that tell a file's generation.
 
-Both share one grammar (wizard.dovecot parses either), but 2.4 renamed settings, requires names
-on passdb, userdb and listener sections, and turned lists such as auth_mechanisms into boolean
-lists that a `name { item = yes|no }` block edits. A tree is 2.4 when its first setting is
-`dovecot_config_version`; each generation's doveconf refuses the other's names, so a tree that
-mixes them is refused with Dovecot's upgrade guide rather than edited. Every name below was
-checked with doveconf 2.3.19.1 (Debian 12) and 2.4.1 (Debian 13): "Unknown setting".
+Both share one grammar (wizard.files.dovecot.parser reads either), but 2.4 renamed settings,
+requires names on passdb, userdb and listener sections, and turned lists such as auth_mechanisms
+into boolean lists that a `name { item = yes|no }` block edits. A tree is 2.4 when its first
+setting is `dovecot_config_version`; each generation's doveconf refuses the other's names, so a
+tree that mixes them is refused with Dovecot's upgrade guide rather than edited. Every name below
+was checked with doveconf 2.3.19.1 (Debian 12) and 2.4.1 (Debian 13): "Unknown setting".
 """
 
 from __future__ import annotations
