@@ -7,7 +7,8 @@
    continuation lines kept), set the eight DoS parameters with MainCf.edited(), and build the
    unified diff shown to the admin. Target: median under 50 ms. Baseline: splitlines + join of
    the same text.
-2. `python -c "import wizard.maincf, wizard.model, wizard.rules, wizard.plan"` (and `import wizard.cli`) in a fresh
+2. `python -c "import wizard.files.maincf, wizard.settings.model, wizard.rules,
+   wizard.change.plan"` (and `import wizard.cli`) in a fresh
    interpreter, against `python -c "pass"`; the same child reports whether textual got imported
    (the core must not pull in the UI toolkit).
 """
@@ -104,8 +105,8 @@ def median_ms(function, *args, runs: int) -> float:
     return statistics.median(times)
 
 
-IMPORT_CORE = ("import sys, wizard.maincf, wizard.model, wizard.rules, wizard.plan; "
-               "print('textual' in sys.modules)")
+IMPORT_CORE = ("import sys, wizard.files.maincf, wizard.settings.model, wizard.rules, "
+               "wizard.change.plan; print('textual' in sys.modules)")
 # The command line before a command runs (what `presets` or `backups` add to it is small):
 # it must load neither Textual, nor pydantic, nor tomlkit.
 IMPORT_CLI = ("import sys, wizard.cli; "

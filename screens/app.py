@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from wizard.server.state import Server
     from wizard.session import Session
     from wizard.settings.presets import Preset
-    from wizard.traffic.report import Traffic
+    from wizard.traffic.analysis import Traffic
 
 
 class Loaded(NamedTuple):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from wizard.server.state import Server
     from wizard.session import Session
     from wizard.styled import Display
-    from wizard.traffic.report import Traffic
+    from wizard.traffic.analysis import Traffic
 
     from .app import Loader
 
@@ -69,6 +69,6 @@ def apply_change(server: Server, session: Session, plan: Plan, backup_dir: Path,
     try:
         return live.apply_plan(server, session.chosen(), plan, backup_dir, reload=reload,
                                probe_after=reload, confirm_seconds=confirm_seconds,
-                               step=progress)
+                               progress=progress)
     except (WizardError, OSError) as error:
         return error

@@ -12,7 +12,7 @@ from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Sparkline, S
 if TYPE_CHECKING:      # the core is imported after the first paint (see app.py)
     from wizard.findings import Finding
     from wizard.session import Session
-    from wizard.traffic.report import Traffic
+    from wizard.traffic.analysis import Traffic
 
 
 class FieldRow(Vertical):
@@ -67,7 +67,7 @@ class FieldRow(Vertical):
         yield Static("", classes="message", markup=False)
 
     def judged(self) -> bool:
-        from wizard.traffic.report import JUDGED
+        from wizard.traffic.analysis import JUDGED
         return self.param.name in JUDGED
 
     def facts(self) -> str:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from wizard.traffic.report import Traffic
+    from wizard.traffic.analysis import Traffic
 
     Read = Union[Traffic, Exception, None]       # None: still being read
 

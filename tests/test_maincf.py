@@ -1,4 +1,4 @@
-"""wizard.maincf: lossless reading and minimal editing of main.cf, checked against the real postconf."""
+"""wizard.files.maincf: lossless reading and minimal editing of main.cf, checked against the real postconf."""
 
 from __future__ import annotations
 

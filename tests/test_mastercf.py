@@ -1,4 +1,4 @@
-"""wizard.mastercf: the smtpd services, their chroot flag and -o overrides, as the real postconf reads them."""
+"""wizard.files.mastercf: the smtpd services, their chroot flag and -o overrides, as the real postconf reads them."""
 
 from __future__ import annotations
 

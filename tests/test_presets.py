@@ -1,4 +1,4 @@
-"""wizard.presets: strict loading of TOML presets (format 1), commented saving, shipped presets."""
+"""wizard.settings.presets: strict loading of TOML presets (format 1), commented saving, shipped presets."""
 
 from __future__ import annotations
 

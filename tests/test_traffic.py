@@ -18,7 +18,7 @@ import pytest
 
 from wizard.traffic.reading import LineReader, read_paths
 from wizard.traffic.replay import PARAMETERS, Replay
-from wizard.traffic.report import RATE_OF, Exceptions, summarize
+from wizard.traffic.analysis import RATE_OF, Exceptions, summarize
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "maillog"
 START = calendar.timegm((2026, 3, 9, 10, 0, 0))

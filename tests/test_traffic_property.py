@@ -17,7 +17,7 @@ from test_live import harness  # the harness module, as test_live imported it
 from test_live import fresh_ip
 from wizard.traffic.reading import LineReader
 from wizard.traffic.replay import Replay
-from wizard.traffic.report import Exceptions, summarize
+from wizard.traffic.analysis import Exceptions, summarize
 
 pytestmark = harness.daemon_marks()
 

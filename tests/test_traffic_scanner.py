@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from wizard.traffic.reading import LineReader
 from wizard.traffic.replay import Replay
-from wizard.traffic.report import Exceptions, summarize
+from wizard.traffic.analysis import Exceptions, summarize
 
 STAMPS = ["Mar  9 10:00:01", "Dec 31 23:59:59", "Jan  1 00:00:00", "Foo 1 10:00:00",
           "2026-03-09T10:00:01.055503+01:00", "2026-03-09T10:00:01Z", "2026-13-09T10:00:01",

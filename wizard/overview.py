@@ -34,7 +34,8 @@ def server_description(server: Server, show_path: Display = str) -> Styled:
         spans.append((f"  master.cf: service {service.name} sets {name}={value}\n", ""))
     if server.dovecot is not None:
         spans += [(f"Dovecot {server.dovecot_version}", "bold"),
-                  (f" in {show_path(server.dovecot_dir)}\n  files in {server.dovecot_syntax}\n", "")]
+                  (f" in {show_path(server.dovecot_dir)}\n"
+                   f"  files in {server.dovecot_syntax}\n", "")]
     else:
         spans += [("Dovecot: ", "bold"), (f"{server.dovecot_problem.problem}\n", "")]
     spans.append((f"Versions from {server.versions.source}.\n", ""))

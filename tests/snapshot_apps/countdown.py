@@ -16,7 +16,7 @@ from textual.app import App  # noqa: E402
 from screens.apply_progress import ApplyProgress  # noqa: E402
 from wizard.change.live import Result
 from wizard.change.pending import Pending
-from wizard.daemons.probe import Report
+from wizard.daemons.probe import LiveCheck
 from wizard.change.transaction import Outcome
 from wizard.change.backups import BackupSet
 
@@ -47,7 +47,7 @@ class CountdownApp(App):
         waiting = UtcPending("20261202-101500", NOW + 277, "/etc/postfix", "/etc/dovecot",
                              "process:1:1")
         screen.add_step(f"pending until {waiting.deadline_text()}")
-        screen.finish(Result(outcome, Report(checked=[PROBE]), pending=waiting))
+        screen.finish(Result(outcome, LiveCheck(checked=[PROBE]), pending=waiting))
 
 
 def countdown_app() -> CountdownApp:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from wizard.change.backups import BackupSet, backup_sets
 from wizard.change.staging import ignore_non_files
-from wizard.change.transaction import Outcome, Step, Target, Write, apply, no_step, target_for
+from wizard.change.transaction import (Outcome, Progress, Target, Write, apply, no_progress,
+                                      target_for)
 from wizard.errors import WizardError
 from wizard.files.atomic import encode, sha256
 
@@ -35,7 +36,7 @@ def find_backup(backup_dir: Path, set_id: str | None) -> BackupSet:
 
 
 def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
-             reload: bool = True, step: Step = no_step) -> tuple[BackupSet, Outcome]:
+             reload: bool = True, progress: Progress = no_progress) -> tuple[BackupSet, Outcome]:
     """Restore a backup set (the latest by default) as a transaction of its own."""
     chosen = find_backup(backup_dir, set_id)
     writes = []
@@ -49,7 +50,7 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
         writes.append(Write(path, path.read_bytes(), data, like=stored))
     writes, target = _rollback_order(writes, target)
     outcome = apply(writes, target, backup_dir, reload=reload, reason=f"rollback to {chosen.id}",
-                    check_staged=False, step=step)
+                    check_staged=False, progress=progress)
     return chosen, outcome
 
 

@@ -32,10 +32,10 @@ from wizard.files import atomic
 from wizard.files.atomic import crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
-Step = Callable[[str], None]     # told each step as it is done, for a progress display
+Progress = Callable[[str], None]     # told each step as it is done, for a progress display
 
 
-def no_step(_: str) -> None:
+def no_progress(_: str) -> None:
     pass
 
 
@@ -65,7 +65,7 @@ class Outcome:
     reloaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dovecot_log_mark: logs.Mark | None = None    # Dovecot's log before its last reload
-    step: Step = no_step
+    progress: Progress = no_progress
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def check_unchanged(writes: list[Write]) -> None:
 # The listener check ----------------------------------------------------------------------------
 
 def check_listener(target: Target, since: logs.Mark | None = None,
-                   step: Step = no_step) -> None:
+                   progress: Progress = no_progress) -> None:
     """Dovecot's auth process behind the listener completes the handshake and serves every
     configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
     log before the reload, to quote what it said since."""
@@ -122,7 +122,7 @@ def check_listener(target: Target, since: logs.Mark | None = None,
         served = handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
         missing = handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
-            step(f"Dovecot's auth listener {target.listener} serves "
+            progress(f"Dovecot's auth listener {target.listener} serves "
                  f"{' '.join(served.mechanisms)}")
             return
         problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
@@ -141,7 +141,8 @@ def check_listener(target: Target, since: logs.Mark | None = None,
 # The transaction -----------------------------------------------------------------------------
 
 def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool = True,
-          reason: str = "apply", check_staged: bool = True, step: Step = no_step) -> Outcome:
+          reason: str = "apply", check_staged: bool = True,
+          progress: Progress = no_progress) -> Outcome:
     """Write `writes` as one transaction. `check_staged`: first stage the new files in a private
     copy and check them with postconf and doveconf (staging.py); a rollback passes False."""
     backups.prepare_backup_dir(backup_dir)
@@ -154,10 +155,10 @@ def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool
             real = [replace(w, path=resolve(w.path, roots)) for w in writes]
             notes = staging.stage(writes, target, backup_dir) if check_staged else []
             if check_staged:
-                step("staged and checked with postconf and doveconf")
+                progress("staged and checked with postconf and doveconf")
             crash_point("staged")
             return _commit(_in_order(real, target), target, backup_dir, reload, reason,
-                           Outcome(None, [], notes=notes, step=step))
+                           Outcome(None, [], notes=notes, progress=progress))
     except OSError as error:
         raise WriteError(f"cannot use the backup directory {backup_dir} ({_reason(error)}); "
                          "nothing was written") from None
@@ -194,7 +195,7 @@ def _commit(writes: list[Write], target: Target, backup_dir: Path, reload: bool,
             f"{changed[0]} changed on disk while the wizard was checking the new files; nothing "
             "was written. Run the wizard again to see the new state")
     outcome.backup = backup
-    outcome.step(f"backed up to set {backup.id}")
+    outcome.progress(f"backed up to set {backup.id}")
     crash_point("backed-up")
     record = {"backup": backup.id, "state": "writing", "pid": os.getpid(), "reloaded": [],
               "postfix_dir": str(target.postfix_dir), "dovecot_dir": str(target.dovecot_dir)}
@@ -241,17 +242,17 @@ def _write_in_order(writes, target: Target, outcome: Outcome, record: dict, back
         if is_main and reload and target.listener and control.postfix_running(target.postfix_dir):
             # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
             _reload_dovecot(target, outcome, record, backup_dir, reload)
-            check_listener(target, outcome.dovecot_log_mark, outcome.step)
+            check_listener(target, outcome.dovecot_log_mark, outcome.progress)
         atomic.write_file_atomically(write.path, write.new, like=write.like,
                                      crash_prefix=f"file{index}")
         outcome.written.append(write.path)
-        outcome.step(f"wrote {write.path}")
+        outcome.progress(f"wrote {write.path}")
         crash_point(f"file{index}-after-rename")
         last_of_its_daemon = index + 1 == len(writes) or \
             writes[index + 1].path.is_relative_to(dovecot) == is_main
         if reload and last_of_its_daemon and is_main and control.reload_postfix(target.postfix_dir):
             outcome.reloaded.append("postfix")
-            outcome.step("Postfix reloaded")
+            outcome.progress("Postfix reloaded")
             _note_reloads(outcome, record, backup_dir)
     _reload_dovecot(target, outcome, record, backup_dir, reload)
 
@@ -267,11 +268,11 @@ def _reload_dovecot(target: Target, outcome: Outcome, record: dict, backup_dir: 
     outcome.dovecot_log_mark = logs.dovecot_mark(target.dovecot_dir)
     if control.reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
-        outcome.step("Dovecot reloaded")
+        outcome.progress("Dovecot reloaded")
         _note_reloads(outcome, record, backup_dir)
         crash_point("dovecot-reloaded")
         if target.listener:
-            check_listener(target, outcome.dovecot_log_mark, outcome.step)
+            check_listener(target, outcome.dovecot_log_mark, outcome.progress)
 
 
 def _note_reloads(outcome: Outcome, record: dict, backup_dir: Path) -> None:

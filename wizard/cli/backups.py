@@ -54,9 +54,10 @@ def run_rollback(args: argparse.Namespace, out: Out) -> int:
     server_dirs = transaction.Target(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
                                      option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR))
     probe_after = not (option(args, "no_probe", False) or option(args, "no_reload", False))
-    result = show_live(live.run(lambda step: rollback.rollback(
+    result = show_live(live.run(lambda progress: rollback.rollback(
         server_dirs, backup_dir(args), chosen, reload=not option(args, "no_reload", False),
-        step=step)[1], live_dirs(args), probe_after=probe_after), out)
+        progress=progress)[1],
+        live_dirs(args), probe_after=probe_after), out)
     waiting = pending.claim(backup_dir(args))      # after the rollback: if it fails, the timer stays
     if waiting is not None:
         pending.stop_timer(waiting)

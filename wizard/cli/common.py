@@ -88,7 +88,7 @@ def traffic_findings(args: argparse.Namespace, server: Server, settings) -> list
     """With --log: a warning for each limit that would have refused the log's clients."""
     if not option(args, "log", None):
         return []
-    from wizard.traffic import report, server_logs
+    from wizard.traffic import analysis, server_logs
     traffic = server_logs.read(server, logs_to_read(args), None,
                                server_logs.exceptions_after(server, settings))
-    return report.findings(traffic, server_logs.limits(server, settings))
+    return analysis.findings(traffic, server_logs.limits(server, settings))

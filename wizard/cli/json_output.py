@@ -88,7 +88,7 @@ def outcome(done: transaction.Outcome) -> dict:
             "notes": list(done.notes)}
 
 
-def report(probed: probe.Report | None) -> dict | None:
+def live_check(probed: probe.LiveCheck | None) -> dict | None:
     if probed is None:
         return None
     return {"passed": probed.passed, "checked": probed.checked, "problems": probed.problems,
@@ -104,8 +104,9 @@ def waiting(change_pending: pending.Pending | None) -> dict | None:
 
 def result(done: live.Result) -> dict:
     """A change from start to end: what was written, the live check, and the way back."""
-    return {**outcome(done.outcome), "probe": report(done.report),
-            "rolled_back": done.undo is not None, "rollback_probe": report(done.undo_report),
+    return {**outcome(done.outcome), "probe": live_check(done.live_check),
+            "rolled_back": done.undo is not None,
+            "rollback_probe": live_check(done.undo_live_check),
             "rollback_error": done.undo_error, "timer_error": done.timer_error,
             "pending": waiting(done.pending), "verdict": done.verdict()}
 

@@ -39,7 +39,7 @@ def run_traffic(args: argparse.Namespace, out: Out) -> int:
 
 
 def show_traffic(traffic, limits: dict[str, int], top: int, judged: str, out: Out) -> None:
-    from wizard.traffic.report import SUGGESTION_RULE
+    from wizard.traffic.analysis import SUGGESTION_RULE
     tally = traffic.tally
     out.line(f"Read {tally.lines} lines ({tally.postfix} Postfix, {tally.skipped} skipped) from "
              f"{', '.join(tally.sources) or 'nothing'}; window {traffic.window_seconds} s.", "bold")

@@ -61,7 +61,7 @@ class Endpoint:
 
 
 @dataclass
-class Report:
+class LiveCheck:
     checked: list[str] = field(default_factory=list)    # what passed, one line per listener
     problems: list[str] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)  # the daemons' failure lines
@@ -320,34 +320,34 @@ def _explain(error: Exception) -> str:
 
 # The whole probe -------------------------------------------------------------------------------
 
-def probe(server: Server, since: Marks) -> Report:
+def probe(server: Server, since: Marks) -> LiveCheck:
     """Talk to every listener, then read the logs since the change. A listener that fails
     while the logs show no failure is tried once more after a pause: `postfix reload` returns
     before master has re-read its files."""
-    report = _talk_to_all(server)
+    found = _talk_to_all(server)
     time.sleep(LOG_SETTLE_SECONDS)
-    report.log_lines = failures_logged(since)
-    if report.problems and not report.log_lines:
+    found.log_lines = failures_logged(since)
+    if found.problems and not found.log_lines:
         time.sleep(RETRY_AFTER_SECONDS)
-        report = _talk_to_all(server)
-        report.log_lines = failures_logged(since)
+        found = _talk_to_all(server)
+        found.log_lines = failures_logged(since)
     if not logs.readable(since.postfix):
-        report.skipped.append("Postfix's log: no maillog_file, journal or /var/log/mail.log")
-    return report
+        found.skipped.append("Postfix's log: no maillog_file, journal or /var/log/mail.log")
+    return found
 
 
-def _talk_to_all(server: Server) -> Report:
-    found, skipped = endpoints(server)
-    report = Report(skipped=skipped)
-    if not found:
-        report.skipped.append("master.cf has no smtpd listener on this host")
-    for endpoint in found:
+def _talk_to_all(server: Server) -> LiveCheck:
+    listeners, skipped = endpoints(server)
+    result = LiveCheck(skipped=skipped)
+    if not listeners:
+        result.skipped.append("master.cf has no smtpd listener on this host")
+    for endpoint in listeners:
         try:
-            report.checked.append(f"{endpoint.describe()}: "
+            result.checked.append(f"{endpoint.describe()}: "
                                   f"{talk(endpoint, expected(server, endpoint))}")
         except ProbeFailure as failure:
-            report.problems.append(f"{endpoint.describe()}: {failure}")
-    return report
+            result.problems.append(f"{endpoint.describe()}: {failure}")
+    return result
 
 
 def failures_logged(since: Marks) -> list[str]:

@@ -9,5 +9,5 @@ the session made; anvil logs its peaks; smtpd logs each refusal.
   JSON, the server's own log) and their lines, in every timestamp shape admins have.
 - `replay`: the log replayed through anvil(8)'s own counting (fixed windows per client and
   service), for the peaks and for what a set of limits would have refused.
-- `report`: per-client figures, the suggestions and the JSON the `traffic` command prints.
+- `analysis`: per-client figures, the suggestions and the JSON the `traffic` command prints.
 """

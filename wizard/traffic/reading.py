@@ -101,7 +101,7 @@ class LineReader:
             self.scanner.feed("".join(line if line.endswith("\n") else line + "\n"
                                       for line in batch).encode("utf-8", "surrogateescape"))
 
-    def read_binary(self, stream: IO[bytes], report: Callable[[], None] | None = None) -> None:
+    def read_binary(self, stream: IO[bytes], tick: Callable[[], None] | None = None) -> None:
         """A file's bytes, a megabyte at a time into one buffer (a new bytes object for each
         would cost page faults); a line cut by the buffer's end is moved to its start."""
         buffer, kept = bytearray(CHUNK), 0
@@ -118,8 +118,8 @@ class LineReader:
                 kept = end - last
             if kept == len(buffer):                 # one line longer than the buffer
                 buffer.extend(bytes(len(buffer)))
-            if report:
-                report()
+            if tick:
+                tick()
         if kept:
             self.scanner.feed(bytes(buffer[:kept]))
 
@@ -182,14 +182,14 @@ def journal_lines(stream: Iterable[str]) -> Iterator[str]:
 
 
 def read_stream(reader: LineReader, stream: IO[bytes], name: str, modified: float,
-                report: Callable[[], None] | None = None) -> None:
+                tick: Callable[[], None] | None = None) -> None:
     """One source: journalctl's JSON (its first byte is "{") or log lines."""
     reader.start_source(name, modified)
     if stream.peek(1)[:1] == b"{":
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
         reader.read(journal_lines(text))
     else:
-        reader.read_binary(stream, report)
+        reader.read_binary(stream, tick)
 
 
 Progress = Callable[[int, int], None]     # bytes of the files read so far, of all of them
@@ -210,8 +210,8 @@ def read_paths(reader: LineReader, paths: list[str], progress: Progress | None =
     total, done = sum(path.stat().st_size for path in files), 0
     for path in files:
         with open_binary(path) as stream:
-            report = (lambda: progress(done + _position(stream), total)) if progress else None
-            read_stream(reader, stream, str(path), path.stat().st_mtime, report)
+            tick = (lambda: progress(done + _position(stream), total)) if progress else None
+            read_stream(reader, stream, str(path), path.stat().st_mtime, tick)
         done += path.stat().st_size
     if "-" in paths:
         read_stream(reader, sys.stdin.buffer, "standard input", time.time())

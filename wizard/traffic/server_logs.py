@@ -17,7 +17,7 @@ from wizard.files.mastercf import smtpd_services
 from wizard.values import parse_time, split_list
 from wizard.traffic.reading import LineReader, Progress, read_paths, read_stream
 from wizard.traffic.replay import PARAMETERS, Replay
-from wizard.traffic.report import Exceptions, Traffic, summarize
+from wizard.traffic.analysis import Exceptions, Traffic, summarize
 
 SYSLOG_GLOBS = ("/var/log/mail.log*", "/var/log/maillog*")
 
