@@ -263,7 +263,7 @@ def test_sasl_with_dovecot_down_kills_smtpd(tmp_path, monkeypatch, sasl, how):
         # undone instead of leaving smtpd pointed at a dead socket.
         assert control.reload_dovecot(dovecot_dir) is False
         target = transaction.target_for(server, Settings())
-        assert target.listener == (AuthSocket.unix(str(p.auth_socket)) if sasl == "unix"
+        assert target.auth_socket == (AuthSocket.unix(str(p.auth_socket)) if sasl == "unix"
                                    else AuthSocket.tcp("127.0.0.1", p.auth_port))
         monkeypatch.setattr(transaction, "LISTENER_WAIT_SECONDS", 0.3)
         main_cf = Path(p.postfix_dir) / "main.cf"

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from wizard.files.dovecot import DovecotConfig, InetListener, Listener, Setting, UnixListener, parse
+from wizard.files.dovecot import (DovecotConfig, InetListenerRequest, Listener, Setting,
+                                  UnixListenerRequest, parse)
 from wizard.errors import ConfigError
 from wizard.server.versions import installed_dovecot
 
@@ -43,8 +44,8 @@ REFUSED = {
     "pavelkova__arch-linux-virtual-mail-server__etc_dovecot_dovecot-all.conf": "never closed",
 }
 
-SASL = UnixListener("/var/spool/postfix/private/auth", "0660", "postfix", "postfix")
-SASL_INET = InetListener("auth-inet", "127.0.0.1", 10001)
+SASL = UnixListenerRequest("/var/spool/postfix/private/auth", "0660", "postfix", "postfix")
+SASL_INET = InetListenerRequest("auth-inet", "127.0.0.1", 10001)
 
 
 
@@ -329,15 +330,15 @@ HOSTILE = ["a\nb", "}", "x}", "{", "#x", '"x"', "'x'", "!include /etc/shadow", "
 def test_hostile_values_are_refused_and_change_nothing(value):
     text = "service auth {\n  unix_listener old {\n  }\n}\nauth_mechanisms = plain\n"
     config = DovecotConfig.from_text(text, "d.conf")
-    requests = [dict(unix=UnixListener(value, "0660", "postfix", "postfix")),
-                dict(unix=UnixListener("/p", value, "postfix", "postfix")),
-                dict(unix=UnixListener("/p", "0660", value, "postfix")),
-                dict(unix=UnixListener("/p", "0660", "postfix", value)),
-                dict(inet=InetListener("x", value, 1)),
+    requests = [dict(unix=UnixListenerRequest(value, "0660", "postfix", "postfix")),
+                dict(unix=UnixListenerRequest("/p", value, "postfix", "postfix")),
+                dict(unix=UnixListenerRequest("/p", "0660", value, "postfix")),
+                dict(unix=UnixListenerRequest("/p", "0660", "postfix", value)),
+                dict(inet=InetListenerRequest("x", value, 1)),
                 dict(mechanisms=["plain", value]),
                 dict(remove_unix=value, mechanisms=["login"])]
     if value:  # an unnamed inet_listener is allowed
-        requests.append(dict(inet=InetListener(value, "127.0.0.1", 1)))
+        requests.append(dict(inet=InetListenerRequest(value, "127.0.0.1", 1)))
     for request in requests:
         with pytest.raises(ConfigError, match="refusing to write"):
             config.edit(**request)
@@ -348,7 +349,7 @@ def test_hostile_values_are_refused_and_change_nothing(value):
 def test_bad_ports_are_refused(port):
     config = DovecotConfig.from_text("a = 1\n", "d.conf")
     with pytest.raises(ConfigError):
-        config.edit(inet=InetListener("x", "127.0.0.1", port))
+        config.edit(inet=InetListenerRequest("x", "127.0.0.1", port))
     with pytest.raises(ConfigError):
         config.edit(remove_inet_port=port)
 
@@ -749,10 +750,10 @@ def test_24_mechanisms_after_a_block_are_a_new_line_after_it():
 
 def test_24_inet_listener_is_named_and_listens():
     text = V24 + "service auth {\n}\n"
-    assert edited(text, inet=InetListener("", "127.0.0.1", 12345)) == V24 + (
+    assert edited(text, inet=InetListenerRequest("", "127.0.0.1", 12345)) == V24 + (
         "service auth {\n  inet_listener postfix-sasl {\n    listen = 127.0.0.1\n"
         "    port = 12345\n  }\n}\n")
-    assert edited("service auth {\n}\n", inet=InetListener("", "127.0.0.1", 12345)) == (
+    assert edited("service auth {\n}\n", inet=InetListenerRequest("", "127.0.0.1", 12345)) == (
         "service auth {\n  inet_listener {\n    address = 127.0.0.1\n    port = 12345\n  }\n}\n")
 
 

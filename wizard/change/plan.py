@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wizard.server import postconf
 from wizard import rules, values
-from wizard.files.dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
+from wizard.files.dovecot import SASL_LISTENER_NAME, InetListenerRequest, UnixListenerRequest
 from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 from wizard.findings import Finding
 from wizard.server.addresses import is_local_address
@@ -120,7 +120,7 @@ def _listener_edit(server: Server, after: Sasl) -> dict:
     now = server.current().sasl
     edit: dict = {}
     if after.socket == "unix":
-        edit["unix"] = UnixListener(server.socket_path(after.path), after.mode, after.user,
+        edit["unix"] = UnixListenerRequest(server.socket_path(after.path), after.mode, after.user,
                                     after.group)
         if now.type == "dovecot" and now.socket == "tcp":
             edit["remove_inet_port"] = now.port
@@ -130,7 +130,7 @@ def _listener_edit(server: Server, after: Sasl) -> dict:
     else:
         current = server.inet_listener(now.port) if now.socket == "tcp" else None
         name = current.label if current and current.label else SASL_LISTENER_NAME
-        edit["inet"] = InetListener(name, after.address, after.port)
+        edit["inet"] = InetListenerRequest(name, after.address, after.port)
         if now.type == "dovecot" and now.socket == "unix" and now.path:
             edit["remove_unix"] = server.socket_path(now.path)
     return edit

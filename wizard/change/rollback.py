@@ -57,7 +57,7 @@ def rollback(target: Target, backup_dir: Path, set_id: str | None = None,
 def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], Target]:
     """Order a rollback like an apply: the listener the restored main.cf uses must answer
     before main.cf is back, and the listener Postfix uses now stays until Postfix has moved."""
-    from wizard.files.dovecot import SASL_LISTENER_NAME, InetListener, UnixListener
+    from wizard.files.dovecot import SASL_LISTENER_NAME, InetListenerRequest, UnixListenerRequest
     from wizard.settings.model import Settings
     from wizard.server.state import Server
 
@@ -75,15 +75,15 @@ def _rollback_order(writes: list[Write], target: Target) -> tuple[list[Write], T
                             write.new)
             restored = Server.load(copies[target.postfix_dir], copies[target.dovecot_dir])
             wanted = target_for(restored, Settings())
-            listener = wanted.listener
-            target = replace(target, listener=listener, mechanisms=wanted.mechanisms)
-            current = target_for(now, Settings()).listener
+            listener = wanted.auth_socket
+            target = replace(target, auth_socket=listener, mechanisms=wanted.mechanisms)
+            current = target_for(now, Settings()).auth_socket
             if listener is None or current is None or current == listener or \
                     restored.dovecot is None:       # no Dovecot tree the wizard may edit
                 return writes, target
             sasl = now.current().sasl
-            keep = (UnixListener(current.path, sasl.mode, sasl.user, sasl.group)
-                    if current.is_unix else InetListener(SASL_LISTENER_NAME, sasl.address,
+            keep = (UnixListenerRequest(current.path, sasl.mode, sasl.user, sasl.group)
+                    if current.is_unix else InetListenerRequest(SASL_LISTENER_NAME, sasl.address,
                                                          sasl.port))
             interim = restored.dovecot.edit(**{"unix" if current.is_unix else "inet": keep})
             copy = copies[target.dovecot_dir].resolve()

@@ -72,7 +72,7 @@ class Outcome:
 class Target:
     postfix_dir: Path
     dovecot_dir: Path
-    listener: AuthSocket | None = None     # the Dovecot auth socket to check
+    auth_socket: AuthSocket | None = None     # the Dovecot auth socket to check
     dovecot_generation: str | None = None   # "2.3" or "2.4": which doveconf can check the files
     mechanisms: tuple[str, ...] = ()   # what the listener's auth process must serve
 
@@ -80,13 +80,13 @@ class Target:
 def target_for(server, settings) -> Target:
     """The directories to write and the Dovecot listener that must answer after the change."""
     sasl = server.after(settings).sasl
-    listener = None
+    auth_socket = None
     if sasl.enabled and sasl.type == "dovecot":
-        listener = (AuthSocket.unix(server.socket_path(sasl.path)) if sasl.socket == "unix"
-                    else AuthSocket.tcp(sasl.address, sasl.port))
+        auth_socket = (AuthSocket.unix(server.socket_path(sasl.path)) if sasl.socket == "unix"
+                       else AuthSocket.tcp(sasl.address, sasl.port))
     generation = server.dovecot.generation if server.dovecot is not None else None
-    return Target(server.postfix_dir, server.dovecot_dir, listener, generation,
-                  tuple(sasl.mechanisms or ()) if listener else ())
+    return Target(server.postfix_dir, server.dovecot_dir, auth_socket, generation,
+                  tuple(sasl.mechanisms or ()) if auth_socket else ())
 
 
 # Checks before anything is written (staging.py checks the new files) --------------------------
@@ -119,10 +119,10 @@ def check_listener(target: Target, since: logs.Mark | None = None,
     configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
     log before the reload, to quote what it said since."""
     try:
-        served = handshake.wait_for_handshake(target.listener, LISTENER_WAIT_SECONDS)
+        served = handshake.wait_for_handshake(target.auth_socket, LISTENER_WAIT_SECONDS)
         missing = handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
-            progress(f"Dovecot's auth listener {target.listener} serves "
+            progress(f"Dovecot's auth listener {target.auth_socket} serves "
                  f"{' '.join(served.mechanisms)}")
             return
         problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
@@ -133,7 +133,7 @@ def check_listener(target: Target, since: logs.Mark | None = None,
         problem = str(error)
     said = logs.errors_since(since)
     raise WriteError(f"after the reload, Dovecot's auth listener "
-                     f"{target.listener}: {problem}"
+                     f"{target.auth_socket}: {problem}"
                      + (f"; Dovecot logged: {said}" if said else "")
                      + ". main.cf was not changed, so Postfix never used the new Dovecot files")
 
@@ -175,7 +175,7 @@ def _in_order(writes: list[Write], target: Target) -> list[Write]:
     """main.cf must never point at a Dovecot socket that does not exist: when SASL ends up on,
     Dovecot's files go first; when it ends up off (or a rollback), main.cf goes first."""
     dovecot = target.dovecot_dir.resolve()
-    dovecot_first = target.listener is not None
+    dovecot_first = target.auth_socket is not None
     return sorted(writes, key=lambda w: w.path.is_relative_to(dovecot) != dovecot_first)
 
 
@@ -239,7 +239,8 @@ def _write_in_order(writes, target: Target, outcome: Outcome, record: dict, back
     dovecot = target.dovecot_dir.resolve()
     for index, write in enumerate(writes):
         is_main = not write.path.is_relative_to(dovecot)
-        if is_main and reload and target.listener and control.postfix_running(target.postfix_dir):
+        if is_main and reload and target.auth_socket and \
+                control.postfix_running(target.postfix_dir):
             # A running smtpd reads main.cf at its next start: it must find Dovecot answering.
             _reload_dovecot(target, outcome, record, backup_dir, reload)
             check_listener(target, outcome.dovecot_log_mark, outcome.progress)
@@ -271,7 +272,7 @@ def _reload_dovecot(target: Target, outcome: Outcome, record: dict, backup_dir: 
         outcome.progress("Dovecot reloaded")
         _note_reloads(outcome, record, backup_dir)
         crash_point("dovecot-reloaded")
-        if target.listener:
+        if target.auth_socket:
             check_listener(target, outcome.dovecot_log_mark, outcome.progress)
 
 

@@ -17,9 +17,9 @@ The names below are the ones code outside the package uses.
 from __future__ import annotations
 
 from wizard.files.dovecot.config import DovecotConfig, Listener
-from wizard.files.dovecot.editor import SASL_LISTENER_NAME, InetListener, UnixListener
+from wizard.files.dovecot.editor import SASL_LISTENER_NAME, InetListenerRequest, UnixListenerRequest
 from wizard.files.dovecot.parser import parse
 from wizard.files.dovecot.tree import Setting
 
-__all__ = ["SASL_LISTENER_NAME", "DovecotConfig", "InetListener", "Listener", "Setting",
-           "UnixListener", "parse"]
+__all__ = ["SASL_LISTENER_NAME", "DovecotConfig", "InetListenerRequest", "Listener", "Setting",
+           "UnixListenerRequest", "parse"]

@@ -18,7 +18,7 @@ from wizard.errors import ConfigError
 from wizard.files.dovecot import editor
 from wizard.files.dovecot.dialects import (DEFAULT_MECHANISMS, DIALECTS, UPGRADE_GUIDE,
                                           dovecot_generation)
-from wizard.files.dovecot.editor import InetListener, UnixListener
+from wizard.files.dovecot.editor import InetListenerRequest, UnixListenerRequest
 from wizard.files.dovecot.parser import parse
 from wizard.files.dovecot.tree import DovecotFile, Include, Section, Setting
 from wizard.files.text import read_text
@@ -31,6 +31,8 @@ FIX_MIXED = (f"Move the whole tree to one generation with Dovecot's upgrade guid
 
 @dataclass(frozen=True)
 class Listener:
+    """An auth listener section as found in Dovecot's files (editor.py's *ListenerRequest is
+    one the wizard asks to be written; daemons/handshake.py's AuthSocket is where to connect)."""
     kind: str                   # "unix" or "inet"
     label: str                  # unix path, or inet name ("" when unnamed)
     settings: dict[str, str] = field(hash=False)   # a dict cannot be hashed
@@ -240,8 +242,9 @@ class DovecotConfig:
 
     # -------------------------------------------------------- editing
 
-    def edit(self, *, unix: UnixListener | None = None, inet: InetListener | None = None,
-             remove_unix: str | None = None, remove_inet_port: int | None = None,
+    def edit(self, *, unix: UnixListenerRequest | None = None,
+             inet: InetListenerRequest | None = None, remove_unix: str | None = None,
+             remove_inet_port: int | None = None,
              mechanisms: list[str] | None = None) -> dict[Path, str]:
         """New full texts of the files that change; nothing is written (see editor.edit)."""
         return editor.edit(self, unix=unix, inet=inet, remove_unix=remove_unix,

@@ -29,7 +29,7 @@ SASL_LISTENER_NAME = "postfix-sasl"   # the name of an inet_listener the wizard 
 
 
 @dataclass(frozen=True)
-class UnixListener:
+class UnixListenerRequest:
     path: str
     mode: str
     user: str
@@ -37,7 +37,7 @@ class UnixListener:
 
 
 @dataclass(frozen=True)
-class InetListener:
+class InetListenerRequest:
     name: str
     address: str
     port: int
@@ -99,8 +99,8 @@ def _check_port(port: object) -> None:
 # ---------------------------------------------------------------- editing
 
 
-def edit(config: DovecotConfig, *, unix: UnixListener | None = None,
-         inet: InetListener | None = None, remove_unix: str | None = None,
+def edit(config: DovecotConfig, *, unix: UnixListenerRequest | None = None,
+         inet: InetListenerRequest | None = None, remove_unix: str | None = None,
          remove_inet_port: int | None = None,
          mechanisms: list[str] | None = None) -> dict[Path, str]:
     """New full texts of the files that change; nothing is written."""
@@ -141,12 +141,12 @@ def _remove_listeners(config: DovecotConfig, wanted) -> dict[Path, list[Splice]]
     return splices
 
 
-def _set_unix(config: DovecotConfig, want: UnixListener) -> dict[Path, list[Splice]]:
+def _set_unix(config: DovecotConfig, want: UnixListenerRequest) -> dict[Path, list[Splice]]:
     values = {"mode": want.mode, "user": want.user, "group": want.group}
     return _set_listener(config, _unix_named(want.path), "unix_listener", want.path, values)
 
 
-def _set_inet(config: DovecotConfig, want: InetListener) -> dict[Path, list[Splice]]:
+def _set_inet(config: DovecotConfig, want: InetListenerRequest) -> dict[Path, list[Splice]]:
     values = {config.dialect.listener_address: want.address, "port": str(want.port)}
     name = want.name or (SASL_LISTENER_NAME if config.dialect.named_listeners else "")
     def wanted(section: Section) -> bool:
