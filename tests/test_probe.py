@@ -204,7 +204,7 @@ def live_app(pair):
 async def press_apply_and_confirm(pilot) -> None:
     """From the first screen: to Save and apply (Ctrl+S with no preset file), then "Apply,
     confirm in 5 min", then Apply in the dialog."""
-    from screens.dialogs import Confirm
+    from screens.dialogs.confirm import Confirm
     from snapshot_apps.factory import tab_to_id
     await pilot.press("ctrl+s")
     await tab_to_id(pilot, "apply-confirm-button")
@@ -217,7 +217,7 @@ async def press_apply_and_confirm(pilot) -> None:
 @pytest.mark.asyncio
 async def test_the_wizard_shows_each_step_then_counts_down_until_confirmed(make_pair):
     from screens.apply_progress import ApplyProgress
-    from screens.dialogs import Confirm
+    from screens.dialogs.confirm import Confirm
     from snapshot_apps.factory import started
     pair = make_pair("unix")
     app = live_app(pair)
