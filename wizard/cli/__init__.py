@@ -14,23 +14,23 @@ each command's function) and `failed`. The parts: parser.py (the arguments), out
 json_output.py (text, and --json), common.py (what the commands share, the exit statuses among
 it), demo.py (--demo), and a module per command or group: apply.py, check.py, traffic.py,
 presets.py (presets, save), backups.py (backups, rollback, confirm, expire) and interactive.py
-(the wizard, without a command). Each of them imports little at its top, so `import wizard.cli`
-stays light.
+(the wizard, without a command). A command's module is imported when the command runs, and
+each imports little at its top, so `import wizard.cli` stays light.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wizard.cli import apply, backups, check, json_output, presets, traffic
+from wizard.cli import json_output
 from wizard.cli.common import (EXIT_INVALID, EXIT_OK, EXIT_PROBE, EXIT_USAGE, EXIT_WRITE,
                                backup_dir, option)
 from wizard.cli.demo import demo_dirs, demo_display, with_demo_default
-from wizard.cli.interactive import run_wizard
 from wizard.cli.output import Output
 from wizard.cli.parser import build_parser
 from wizard.errors import WizardError, WriteError
@@ -45,11 +45,13 @@ if TYPE_CHECKING:
 __all__ = ["main", "run", "dispatch", "failed", "COMMANDS", "EXIT_OK", "EXIT_INVALID",
            "EXIT_USAGE", "EXIT_WRITE", "EXIT_PROBE", "demo_display"]
 
-COMMANDS = {"apply": apply.run_apply, "check": check.run_check,
-            "presets": presets.run_presets, "save": presets.run_save,
-            "backups": backups.run_backups, "rollback": backups.run_rollback,
-            "confirm": backups.run_confirm, "expire": backups.run_expire,
-            "traffic": traffic.run_traffic}
+# Each command: the module of wizard/cli that runs it, and the function. A command's module is
+# imported only when it runs.
+COMMANDS = {"apply": ("apply", "run_apply"), "check": ("check", "run_check"),
+            "presets": ("presets", "run_presets"), "save": ("presets", "run_save"),
+            "backups": ("backups", "run_backups"), "rollback": ("backups", "run_rollback"),
+            "confirm": ("backups", "run_confirm"), "expire": ("backups", "run_expire"),
+            "traffic": ("traffic", "run_traffic")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +100,10 @@ def dispatch(args: argparse.Namespace, out: Out, display: Display = str) -> int:
         for message in notes:
             out.line(message, "yellow")
     if args.command is None:
+        from wizard.cli.interactive import run_wizard
         return run_wizard(args, tuple(notes), display)
-    return COMMANDS[args.command](args, out)
+    module, function = COMMANDS[args.command]
+    return getattr(importlib.import_module(f"wizard.cli.{module}"), function)(args, out)
 
 
 def failed(error: BaseException, out: Out) -> int:

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Protocol
 
-from wizard import findings, styled
+from wizard import styled
 
 if TYPE_CHECKING:
     from wizard.findings import Finding
@@ -55,6 +55,7 @@ class Output:
         print(text[:-1] if text.endswith("\n") else text, file=self.stream)
 
     def finding(self, finding: Finding) -> None:
+        from wizard import findings      # dataclasses, on the way: not for `backups` or `presets`
         self.styled(findings.styled([finding]))
 
     def diff(self, text: str) -> None:
