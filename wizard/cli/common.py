@@ -3,7 +3,7 @@ command takes.
 
 The options a command was given (`option`, with the directories' defaults when a command has no
 such option), the server and the directories they name, the question before a write, the
-findings of --log, and the report of a change on the live server. It lives apart from
+findings of --log, and the result of a change on the live server. It lives apart from
 wizard/cli/__init__.py so that each command module can import it without importing the others.
 """
 
