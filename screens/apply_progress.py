@@ -21,7 +21,7 @@ from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
 from wizard.styled import Display
 
-from .styled_text import to_text
+from .styled_text import not_applied, to_text
 
 if TYPE_CHECKING:
     from wizard.change.live import Result
@@ -110,11 +110,8 @@ class ApplyProgress(Screen[None]):
         self.refresh_bindings()
 
     def verdict_text(self) -> Text:
-        out = Text()
         if self.error is not None:
-            out.append("NOT APPLIED: ", "bold red")
-            out.append(self.show_path(self.error))
-            return out
+            return not_applied(self.show_path(self.error))
         return to_text(self.result.live_checks(self.show_path))
 
     def tick(self) -> None:

@@ -47,7 +47,7 @@ def label(number: int, each: Step, current: str, visited: set[str],
 
 def error_count(each: Step, session: Session) -> int:
     """The Review counts every error of the choices; a step of settings, those of its fields."""
-    from wizard import rules
+    from wizard.findings import errors
     if each.id == "review":
-        return len(rules.errors(session.all_findings()))
+        return len(errors(session.all_findings()))
     return len(session.errors_in(list(each.all_keys))) if each.all_keys else 0

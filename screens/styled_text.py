@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from wizard.styled import Styled
 
 
+def not_applied(error: str) -> Text:
+    """Why a change was not applied (the apply screen and the Save and apply step)."""
+    return to_text([("NOT APPLIED: ", "bold red"), (error, "")])
+
+
 def to_text(spans: Styled, *, theme_colours: bool = False) -> Text:
     """Textual paints a span's style in the terminal's ANSI colours and a text's own style in
     the theme's: `theme_colours` makes one span the text's own style (the Review's verdict when

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wizard.server import postconf
 from wizard import rules
-from wizard.settings.model import GUIDE_SASL, Limits, Param, Sasl, Settings
 from wizard.change.plan import Plan, make_plan
 from wizard.findings import Finding
-from wizard.rules import PARAMS
+from wizard.server import postconf
 from wizard.server.state import Server
+from wizard.settings.model import GUIDE_SASL, PARAMS, Limits, Param, Sasl, Settings, param_for
 
 if TYPE_CHECKING:
     from wizard.settings.presets import Preset
@@ -46,7 +45,7 @@ class Session:
 
     @staticmethod
     def param(key: str) -> Param:
-        return rules.param_for(key)
+        return param_for(key)
 
     def current_value(self, key: str) -> Any:
         section, field = key.split(".")

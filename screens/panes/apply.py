@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on
 from textual.containers import Horizontal
 from textual.message import Message
@@ -16,7 +15,7 @@ from textual.widgets import Button, Input, Static
 from wizard.styled import Display
 
 from ..dialogs.confirm import Confirm
-from ..styled_text import to_text
+from ..styled_text import not_applied, to_text
 from .pane import Pane
 
 if TYPE_CHECKING:
@@ -149,7 +148,7 @@ class ApplyPane(Pane):
     def show_result(self, result: Result | Exception, server: Server) -> None:
         """What the change did, or why it was not applied."""
         if isinstance(result, Exception):
-            text = Text(f"NOT APPLIED: {self.show_path(str(result))}", "bold red")
+            text = not_applied(self.show_path(str(result)))
         else:
             from wizard.change import live
             text = to_text(result.styled(live.Dirs.of(server, self.backup_dir), self.show_path))

@@ -46,9 +46,8 @@ class FieldsPane(Pane):
                                         title=each.advanced_title, collapsed=True,
                                         classes="advanced"))
         await self.mount_all(children)
-        for row in self.query(FieldRow):
-            row.show_findings(session.findings_for([row.key]))
-            row.show_traffic(self.traffic if not isinstance(self.traffic, Exception) else None)
+        self.show_findings()
+        self.show_rows_traffic()
         self.show_socket_fields()
 
     # What the rows show --------------------------------------------------------------------------
@@ -125,5 +124,10 @@ class FieldsPane(Pane):
         self.traffic = traffic
         for status in self.query(TrafficStatus):
             status.show(traffic)
+        self.show_rows_traffic()
+
+    def show_rows_traffic(self) -> None:
+        """Under each limit, what the traffic says (nothing if the log could not be read)."""
+        read = self.traffic if not isinstance(self.traffic, Exception) else None
         for row in self.query(FieldRow):
-            row.show_traffic(traffic if not isinstance(traffic, Exception) else None)
+            row.show_traffic(read)

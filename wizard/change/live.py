@@ -90,8 +90,8 @@ class Result:
         spans = [("Applied.\n", "bold green")]
         if self.live_check is not None:
             spans.append((self.verdict() + "\n", "green"))
-        return spans + outcome_styled(self.outcome, show_path) + [
-            ("To undo: ", "bold"), (undo_command(self.outcome, dirs, show_path) + "\n", "")]
+        return spans + outcome_styled(self.outcome, show_path) + undo_styled(self.outcome, dirs,
+                                                                             show_path)
 
     def live_checks(self, show_path: Display = str) -> Styled:
         """The live check's lines (and the previous files' after a rollback), then the verdict."""
@@ -122,9 +122,12 @@ def live_check_styled(title: str, checked: probe.LiveCheck | None,
         for line in checked.lines()]
 
 
-def undo_command(outcome: transaction.Outcome, dirs: Dirs, show_path: Display = str) -> str:
-    return (f"postfix-wizard rollback {outcome.backup.id} --postfix-dir {show_path(dirs.postfix)} "
-            f"--dovecot-dir {show_path(dirs.dovecot)} --backup-dir {show_path(dirs.backups)}")
+def undo_styled(outcome: transaction.Outcome, dirs: Dirs, show_path: Display = str) -> Styled:
+    """The command that puts the previous files back."""
+    return [("To undo: ", "bold"),
+            (f"postfix-wizard rollback {outcome.backup.id} --postfix-dir {show_path(dirs.postfix)} "
+             f"--dovecot-dir {show_path(dirs.dovecot)} --backup-dir {show_path(dirs.backups)}\n",
+             "")]
 
 
 def run(change: Change, dirs: Dirs, *, probe_after: bool = True,

@@ -63,7 +63,7 @@ def run_apply(args: argparse.Namespace, out: Out) -> int:
     if args.confirm and result.pending is None:
         out.line("Nothing is pending: no running daemon was reloaded, so there is nothing to "
                  "confirm.", "yellow")
-    out.styled([("To undo: ", "bold"), (live.undo_command(result.outcome, live_dirs(args)), "")])
+    out.styled(live.undo_styled(result.outcome, live_dirs(args)))
     return EXIT_OK
 
 

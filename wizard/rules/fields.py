@@ -11,15 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.findings import Finding
-from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Param
-
-
-PARAMS = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
-
-
-def param_for(key: str) -> Param:
-    section, field = key.split(".")
-    return PARAMS[section][field]
+from wizard.settings.model import PARAMS, Param, param_for  # noqa: F401 (the rules' public face)
 
 
 def check_field(key: str, text: str) -> tuple[Any, list[Finding]]:

@@ -324,6 +324,13 @@ class Settings(StrictModel):
 
 LIMIT_PARAMS: dict[str, Param] = {f: param_of(Limits, f) for f in Limits.model_fields}
 SASL_PARAMS: dict[str, Param] = {f: param_of(Sasl, f) for f in Sasl.model_fields}
+# Each section of the settings (a preset's table) and its fields; a key is "section.field".
+PARAMS: dict[str, dict[str, Param]] = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
+
+
+def param_for(key: str) -> Param:
+    section, field = key.split(".")
+    return PARAMS[section][field]
 # The hardening guide's values, used for any SASL field a change to Dovecot SASL leaves open.
 GUIDE_SASL = {"socket": "unix", "path": "private/auth", "mode": "0660", "user": "postfix",
               "group": "postfix", "address": "127.0.0.1", "port": 12345}

@@ -20,12 +20,11 @@ from pydantic import ValidationError
 from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
 from wizard.errors import ConfigError
-from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Param, Sasl, Settings
+from wizard.settings.model import PARAMS, Limits, Param, Sasl, Settings
 from wizard.resources import presets_dir
 
 FORMAT = 1
 MAX_BYTES = 64 * 1024
-TABLES: dict[str, dict[str, Param]] = {"limits": LIMIT_PARAMS, "sasl": SASL_PARAMS}
 HEADER_KEYS = ("name", "description", "format")
 
 
@@ -126,13 +125,13 @@ def _reason(error: ParseError) -> str:
 
 
 def _header(path: Path, text: str, data: dict) -> dict:
-    unknown = set(data) - {"preset", *TABLES}
+    unknown = set(data) - {"preset", *PARAMS}
     for name in sorted(unknown):
         if not isinstance(data[name], dict):
             raise PresetError(path, _line_of(text, "", name), f"{name} stands outside any table",
                               "Put it under [limits] or [sasl]")
         raise PresetError(path, _line_of(text, None, name), f"unknown table [{name}]",
-                          _suggest(name, ["preset", *TABLES], "Tables are [preset], [limits], [sasl]"))
+                          _suggest(name, ["preset", *PARAMS], "Tables are [preset], [limits], [sasl]"))
     header = data.get("preset", {})
     if not isinstance(header, dict):
         raise PresetError(path, _line_of(text, None, "preset"), "'preset' must be a table",
@@ -159,9 +158,9 @@ def _section(path: Path, text: str, data: dict, table: str, model: type) -> Any:
         raise PresetError(path, _line_of(text, None, table), f"'{table}' must be a table",
                           f"Write it as [{table}]")
     for key in values:
-        if key not in TABLES[table]:
+        if key not in PARAMS[table]:
             raise PresetError(path, _line_of(text, table, key), f"unknown key {table}.{key}",
-                              _suggest(key, TABLES[table], f"See the keys listed in the "
+                              _suggest(key, PARAMS[table], f"See the keys listed in the "
                                        f"documentation of [{table}]"))
     try:
         return model(**values)
@@ -172,7 +171,7 @@ def _section(path: Path, text: str, data: dict, table: str, model: type) -> Any:
         is_value_error = first["type"] == "value_error"
         raise PresetError(path, _line_of(text, table, key), f"{table}.{key}: "
                           f"{first['msg'].removeprefix('Value error, ')}",
-                          "" if is_value_error else _type_fix(TABLES[table][key])) from None
+                          "" if is_value_error else _type_fix(PARAMS[table][key])) from None
 
 
 def _type_fix(param: Param) -> str:
@@ -228,7 +227,7 @@ def dumps(settings: Settings, name: str, description: str,
     header["name"] = name
     header["description"] = description
     header["format"] = FORMAT
-    for table, params in TABLES.items():
+    for table, params in PARAMS.items():
         values = getattr(settings, table).model_dump(exclude_none=True)
         if table not in document:
             if not values:
