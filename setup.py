@@ -7,5 +7,5 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[Extension("wizard.traffic._scan", ["wizard/traffic/_scan.c"],
                            py_limited_api=True, extra_compile_args=["-O2", "-Wall"])],
-    options={"bdist_wheel": {"py_limited_api": "cp311"}},
+    options={"bdist_wheel": {"py_limited_api": "cp39"}},
 )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomlkit
 
 INSTALLED = "this server's postconf and dovecot"
 
@@ -59,7 +60,7 @@ def installed() -> Versions:
 
 def recorded(sample: Path) -> Versions:
     """The versions a stock sample tree was taken with."""
-    table = tomllib.loads((sample / "versions.toml").read_text(encoding="utf-8"))
+    table = tomlkit.parse((sample / "versions.toml").read_text(encoding="utf-8")).unwrap()
     return Versions(table["postfix"], table["dovecot"],
                     f"{table['release']}'s packages, recorded with the sample", table["release"])
 
