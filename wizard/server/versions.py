@@ -14,10 +14,14 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomlkit
+if sys.version_info >= (3, 11):
+    import tomllib
+else:                   # the same parser, from PyPI, before Python had it
+    import tomli as tomllib
 
 INSTALLED = "this server's postconf and dovecot"
 
@@ -60,7 +64,7 @@ def installed() -> Versions:
 
 def recorded(sample: Path) -> Versions:
     """The versions a stock sample tree was taken with."""
-    table = tomlkit.parse((sample / "versions.toml").read_text(encoding="utf-8")).unwrap()
+    table = tomllib.loads((sample / "versions.toml").read_text(encoding="utf-8"))
     return Versions(table["postfix"], table["dovecot"],
                     f"{table['release']}'s packages, recorded with the sample", table["release"])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -177,8 +177,8 @@ def _p(name: str, kind: Kind, default: str, help: str, **extra: Any) -> Param:
 
 RATE_UNIT = "per anvil_rate_time_unit"
 
-Count = int | None
-Text = str | None
+Count = Optional[int]
+Text = Optional[str]
 
 
 class Limits(StrictModel):
