@@ -18,6 +18,7 @@ import pytest
 
 from wizard import cli
 from wizard.server import versions
+from wizard.server.postconf import defaults as postconf_defaults
 from wizard.cli import json_output
 from wizard.change import pending
 from wizard.settings import presets
@@ -498,13 +499,16 @@ def test_demo_check_and_apply_stay_inside_their_temporary_directory(tmp_path):
 
 
 @pytest.mark.parametrize("demo, versions, listener", [
-    ("debian12", "Postfix 3.7.11 and Dovecot 2.3.19.1 files in Dovecot 2.3 syntax", "address"),
+    ("debian12", "Postfix 3.7.11 and Dovecot 2.3.19.1 files in Dovecot 2.3 syntax; versions "
+                 "from Debian 12's", "address"),
     ("debian13", "Postfix 3.10.13 and Dovecot 2.4.1 files in Dovecot 2.4 syntax "
-                 "(dovecot_config_version = 2.4.0)", "listen")])
+                 "(dovecot_config_version = 2.4.0); versions from Debian 13's", "listen"),
+    ("rhel9", "Postfix 3.5.9 and Dovecot 2.3.16 files in Dovecot 2.3 syntax; versions from "
+              "RHEL 9's", "address")])
 def test_one_preset_shows_each_generation_its_own_syntax(tmp_path, demo, versions, listener):
     result = run("--demo", demo, "apply", "--preset", "sasl-tcp", "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Editing {versions}; versions from Debian" in result.stdout
+    assert f"Editing {versions}" in result.stdout
     added = [line[1:].strip() for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert added[added.index("inet_listener postfix-sasl {"):][:3] == [
         "inet_listener postfix-sasl {", f"{listener} = 127.0.0.1", "port = 12345"], added
@@ -514,7 +518,7 @@ def test_one_preset_shows_each_generation_its_own_syntax(tmp_path, demo, version
 def test_an_unknown_demo_name_lists_the_samples(tmp_path):
     result = run("--demo", "debian14", "check", cwd=tmp_path)
     assert result.returncode == 2
-    assert "invalid choice: 'debian14' (choose from 'debian12', 'debian13')" in result.stderr
+    assert "invalid choice: 'debian14' (choose from 'debian12', 'debian13', 'rhel9')" in result.stderr
 
 
 def test_a_tree_of_the_other_dovecot_generation_is_refused_before_any_edit(box):
@@ -534,6 +538,52 @@ def test_a_tree_of_the_other_dovecot_generation_is_refused_before_any_edit(box):
     assert box.config() == before and box.backup_sets() == []
     limits_only = box.run("apply", "--preset", "baseline", "--yes")   # Postfix alone still works
     assert limits_only.returncode == 0, limits_only.stdout + limits_only.stderr
+
+
+@pytest.mark.parametrize("demo, generation", [("debian12", "2.3"), ("debian13", "2.4"),
+                                              ("rhel9", "2.3")])
+def test_the_apply_report_names_the_checks_that_ran(tmp_path, demo, generation):
+    """A demo of another generation than this host's tools is not claimed to be checked by them."""
+    result = run("--demo", demo, "apply", "--preset", "rhel9-guide", "--yes", "--json",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    done = json.loads(result.stdout)
+    postfix = postconf_defaults().get("mail_version", "")
+    dovecot = versions.installed_dovecot()
+    if shutil.which("postconf"):
+        assert "Postfix files by postconf -n" in done["checked"]
+    else:
+        assert "Postfix files by the wizard's rules only, no postconf" in done["checked"]
+    if dovecot is None or not shutil.which("doveconf"):
+        assert "Dovecot files by the wizard's rules only, no doveconf" in done["checked"]
+    elif dovecot.startswith(generation + "."):
+        assert "Dovecot files by doveconf -n" in done["checked"]
+    else:
+        assert "Dovecot files by the wizard's rules only, not by this" in done["checked"]
+        assert "doveconf -n" not in done["checked"]
+        assert any(f"the files are Dovecot {generation}'s" in note for note in done["notes"])
+    recorded = versions.recorded(ROOT / "samples" / demo).postfix
+    other_postfix = [note for note in done["notes"] if "the postconf here" in note]
+    assert bool(other_postfix) == (postfix.split(".")[:2] != recorded.split(".")[:2])
+
+
+def test_the_overview_reads_rhel9s_layout(tmp_path):
+    """RHEL 9: smtpd not chrooted, so private/auth is Dovecot's socket in the queue directory
+    itself; inet_interfaces = localhost keeps every other host off port 25."""
+    postfix, dovecot = tmp_path / "postfix", tmp_path / "dovecot"
+    shutil.copytree(ROOT / "samples" / "rhel9" / "postfix", postfix)
+    shutil.copytree(ROOT / "samples" / "rhel9" / "dovecot", dovecot)
+    dirs = ["--postfix-dir", postfix, "--dovecot-dir", dovecot, "--backup-dir", tmp_path / "b"]
+    before = run("check", *dirs, cwd=tmp_path).stdout
+    assert "smtpd chrooted: no" in before
+    assert "inet_interfaces = localhost: no other host can reach port 25" in before
+    applied = run("apply", "--preset", "rhel9-guide", "--yes", "--no-reload", *dirs, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    after = run("check", *dirs, cwd=tmp_path).stdout
+    assert ("SASL socket: private/auth, Dovecot's /var/spool/postfix/private/auth "
+            "(smtpd is not chrooted)") in after
+    debian = run("--demo", "debian12", "check", cwd=tmp_path).stdout
+    assert "smtpd chrooted: yes" in debian and "inet_interfaces =" not in debian
 
 
 def test_demo_apply_never_reloads_the_system_services(tmp_path):

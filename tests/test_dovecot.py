@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from wizard.files.dovecot import (DovecotConfig, InetListenerRequest, Listener, Setting,
                                   UnixListenerRequest, parse)
 from wizard.errors import ConfigError
+from wizard.server import versions
 from wizard.server.versions import installed_dovecot
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
@@ -551,11 +553,13 @@ def assert_changes_inside_auth_regions(old_doc, new_doc) -> None:
     assert added <= (eols or {"\n"})
 
 
-def debian_trees():
-    """Debian's stock trees: the installed one and the bundled sample of each generation."""
+def stock_trees():
+    """The stock trees: Debian's installed one and the bundled sample of each generation, and
+    RHEL 9's sample (Dovecot 2.3.16's example configuration with Fedora's patch)."""
     root_dovecot = debian13.ROOT / "etc" / "dovecot"
     trees = [("debian12-installed", Path("/etc/dovecot"), "2.3", needs_doveconf),
              ("debian12-sample", SAMPLE, "2.3", needs_doveconf),
+             ("rhel9-sample", SAMPLES / "rhel9" / "dovecot", "2.3", needs_doveconf),
              ("debian13-installed", root_dovecot, "2.4", debian13.needs_root),
              ("debian13-sample", SAMPLES / "debian13" / "dovecot", "2.4", debian13.needs_root)]
     return [pytest.param(tree, generation, id=name, marks=[needs, pytest.mark.skipif(
@@ -573,8 +577,8 @@ def copy_config_tree(source: Path, target: Path) -> None:
         shutil.copyfile(path, target / relative)
 
 
-@pytest.mark.parametrize("tree, generation", debian_trees())
-def test_stock_debian_layout(tmp_path, tree, generation):
+@pytest.mark.parametrize("tree, generation", stock_trees())
+def test_stock_layout(tmp_path, tree, generation):
     with staging(tmp_path, generation) as directory:
         copy_config_tree(tree, directory)
         stock_layout_takes_the_edits(directory / "dovecot.conf", generation)
@@ -609,18 +613,54 @@ def stock_layout_takes_the_edits(root: Path, generation: str) -> None:
     assert listener == {config.dialect.listener_address: "127.0.0.1", "port": "10001"}
 
 
-@pytest.mark.parametrize("sample, installed", [
-    pytest.param(SAMPLE, Path("/etc/dovecot"), id="debian12"),
-    pytest.param(SAMPLES / "debian13" / "dovecot", debian13.ROOT / "etc" / "dovecot",
+def packaged_dovecot_files(root: Path, package: str) -> dict[str, str]:
+    """What PACKAGE itself puts in ROOT/etc/dovecot, as {path below it: md5 of the package's
+    version}: dpkg's conffiles, and the files its maintainer scripts install through ucf (Debian
+    12). The md5s are the package's, so an admin's edits and the files of other Dovecot packages
+    (dovecot-imapd's 20-imap.conf, say) do not count."""
+    def query(*args: str) -> str:
+        command = ["dpkg-query", "--admindir", str(root / "var/lib/dpkg"), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    etc = "/etc/dovecot/"
+    files = {}
+    for line in query("-W", "-f", "${Conffiles}\\n", package).splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].startswith(etc) and "obsolete" not in words[2:]:
+            files[words[0][len(etc):]] = words[1]
+    registry, hashes = root / "var/lib/ucf/registry", root / "var/lib/ucf/hashfile"
+    if registry.is_file():
+        mine = {line.split()[1] for line in registry.read_text().splitlines()
+                if line.split()[:1] == [package] and line.split()[1].startswith(etc)}
+        for line in hashes.read_text().splitlines():
+            md5, _, path = line.partition("  ")
+            if path in mine:
+                files[path[len(etc):]] = md5
+    return files
+
+
+# Each sample was taken from these packages' files (Debian 13's with Pigeonhole's sieve files).
+@pytest.mark.parametrize("sample, root, packages", [
+    pytest.param(SAMPLE, Path("/"), ["dovecot-core"], id="debian12"),
+    pytest.param(SAMPLES / "debian13" / "dovecot", debian13.ROOT, ["dovecot-core", "dovecot-sieve"],
                  id="debian13", marks=debian13.needs_root)])
-def test_bundled_debian_sample_matches_the_installed_stock_config(sample, installed):
-    if not (installed / "dovecot.conf").is_file():
-        pytest.skip(f"needs {installed}")
-    files = sorted(p.relative_to(sample) for p in sample.rglob("*.conf*"))
-    assert files and files == sorted(p.relative_to(installed) for p in installed.rglob("*.conf*"))
-    for path in files:
-        if os.access(installed / path, os.R_OK):
-            assert (installed / path).read_bytes() == (sample / path).read_bytes(), path
+def test_bundled_debian_sample_matches_the_packaged_stock_config(sample, root, packages):
+    if not shutil.which("dpkg-query"):
+        pytest.skip("dpkg-query is not installed: no Debian package database to compare with")
+    packaged = {}
+    for package in packages:
+        try:
+            packaged.update(packaged_dovecot_files(root, package))
+        except subprocess.CalledProcessError:
+            pytest.skip(f"{package} is not installed in {root}")
+    version = subprocess.run(["dpkg-query", "--admindir", str(root / "var/lib/dpkg"), "-W",
+                              "-f", "${Version}", "dovecot-core"], capture_output=True,
+                             text=True).stdout
+    recorded = versions.recorded(sample.parent).dovecot
+    if not version.split(":")[-1].startswith(recorded):
+        pytest.skip(f"dovecot-core {version} is installed in {root}, the sample is {recorded}'s")
+    files = {str(p.relative_to(sample)): hashlib.md5(p.read_bytes()).hexdigest()
+             for p in sample.rglob("*") if p.is_file()}
+    assert files == packaged
 
 
 # ---------------------------------------------------------------- properties

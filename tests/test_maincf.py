@@ -63,7 +63,10 @@ def is_main_cf(name: str) -> bool:
     return "master.cf" not in name
 
 
-SOUND = corpus_files(lambda name: is_main_cf(name) and name not in BROKEN)
+# RHEL 9's stock main.cf, shipped as the rhel9 demo (an absolute path: POSTFIX_CORPUS / it is it)
+RHEL9_SAMPLE = pytest.param(str(Path(__file__).resolve().parents[1] / "samples/rhel9/postfix/main.cf"),
+                            id="sample-rhel9-main.cf")
+SOUND = corpus_files(lambda name: is_main_cf(name) and name not in BROKEN) + [RHEL9_SAMPLE]
 
 
 def read(path: Path) -> str:
@@ -148,7 +151,7 @@ def changes_for(doc: MainCf) -> tuple[dict[str, str], str]:
 
 # 1. Round trip -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", corpus_files(lambda name: True))
+@pytest.mark.parametrize("name", corpus_files(lambda name: True) + [RHEL9_SAMPLE])
 def test_every_corpus_file_renders_back_byte_for_byte(name):
     data = (POSTFIX_CORPUS / name).read_bytes()
     doc = MainCf.parse(data.decode("utf-8", errors="surrogateescape"), POSTFIX_CORPUS / name)

@@ -16,6 +16,7 @@ CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 POSTFIX_CORPUS = CORPUS / "postfix"
 DEBIAN_MASTER_CF = Path("/etc/postfix/master.cf")
+RHEL9_MASTER_CF = Path(__file__).resolve().parents[1] / "samples/rhel9/postfix/master.cf"
 POSTCONF = shutil.which("postconf") or ("/usr/sbin/postconf" if Path("/usr/sbin/postconf").exists()
                                         else None)
 
@@ -30,6 +31,7 @@ def master_files():
     else:
         params.append(pytest.param(None, id="corpus", marks=pytest.mark.skip(
             reason=f"corpus directory {POSTFIX_CORPUS} is missing (set POSTFIX_WIZARD_CORPUS)")))
+    params.append(pytest.param(RHEL9_MASTER_CF, id="sample-rhel9"))
     params.append(pytest.param(DEBIAN_MASTER_CF, id="debian-stock", marks=pytest.mark.skipif(
         not DEBIAN_MASTER_CF.is_file(), reason=f"{DEBIAN_MASTER_CF} is not present (Postfix package)")))
     return params
@@ -111,6 +113,12 @@ def test_debian_stock_smtp_service_is_chrooted():
     (smtp,) = [s for s in mastercf.smtpd_services(mastercf.parse(read(DEBIAN_MASTER_CF)))
                if s.name == "smtp"]
     assert smtp.type == "inet" and smtp.chroot and smtp.overrides == {}
+
+
+def test_rhel9_stock_smtp_service_is_not_chrooted():
+    (smtp,) = [s for s in mastercf.smtpd_services(mastercf.parse(read(RHEL9_MASTER_CF)))
+               if s.name == "smtp"]
+    assert smtp.type == "inet" and not smtp.chroot and smtp.overrides == {}
 
 
 def test_tricky_layout_matches_postfix(tmp_path):

@@ -111,7 +111,7 @@ async def test_whole_flow_applies_and_backs_up(demo):
         await app.workers.wait_for_complete()
         await pilot.pause()
         steps = text_of(app.screen.query_one("#applied-steps", Static))
-        assert "✓ staged and checked with postconf and doveconf" in steps
+        assert "✓ staged and checked: Postfix files by postconf -n; Dovecot files by" in steps
         assert "✓ wrote <demo>/postfix/main.cf" in steps and "/tmp" not in steps
         assert "Not probed" in text_of(app.screen.query_one("#verdict", Static))
         await pilot.press("escape")

@@ -21,7 +21,7 @@ from wizard.change.transaction import Outcome
 from wizard.change.backups import BackupSet
 
 NOW = 1_798_000_000.0          # a fixed moment; the deadline is 4 minutes 37 seconds later
-STEPS = ["staged and checked with postconf and doveconf", "backed up to set 20261202-101500",
+STEPS = ["staged and checked: Postfix files by postconf -n; Dovecot files by doveconf -n", "backed up to set 20261202-101500",
          "wrote /etc/postfix/main.cf", "Postfix reloaded", "probing the live server",
          "the live check passed"]
 PROBE = ("smtp (master.cf line 12, 127.0.0.1:25): greeting, EHLO, SIZE 10240000, STARTTLS, "

@@ -106,7 +106,8 @@ class Result:
 
 def outcome_styled(outcome: transaction.Outcome, show_path: Display = str) -> Styled:
     """What a transaction did: the files written, its backup set, the reloads, its notes."""
-    spans = [(f"  wrote {show_path(path)}\n", "") for path in outcome.written]
+    spans = [(outcome.checked[:1].upper() + outcome.checked[1:] + "\n", "")] if outcome.checked else []
+    spans += [(f"  wrote {show_path(path)}\n", "") for path in outcome.written]
     kept_in = show_path(outcome.backup.directory.parent)
     spans.append((f"Backup set {outcome.backup.id} in {kept_in}\n"
                   f"Reloaded: {', '.join(outcome.reloaded) or 'nothing'}\n", ""))

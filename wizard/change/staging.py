@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,13 +30,20 @@ if TYPE_CHECKING:
 STAGE_PREFIX = ".stage-"
 
 
-def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
-    """Check the new files with the real tools in a private copy; return notes, raise on failure.
+@dataclass
+class Staged:
+    """What checked the new files (the progress line says it) and what the user should know."""
+    checked: str
+    notes: list[str] = field(default_factory=list)
+
+
+def stage(writes: list[Write], target: Target, backup_dir: Path) -> Staged:
+    """Check the new files with the real tools in a private copy; say which tools checked them,
+    raise on a rejection.
 
     The copy follows symlinks (a link to a file elsewhere in the tree must be checked with its
     new text), and lives in the backup directory so that a crash leaves nothing in /tmp.
     """
-    notes = []
     with tempfile.TemporaryDirectory(prefix=STAGE_PREFIX, dir=backup_dir) as work:
         stage_dir = Path(work)
         copies = {target.postfix_dir: stage_dir / "postfix", target.dovecot_dir: stage_dir / "dovecot"}
@@ -52,10 +60,19 @@ def stage(writes: list[Write], target: Target, backup_dir: Path) -> list[str]:
                         # postconf waits ~2 s on a main.cf written in the last second
                         age = time.time() - 60
                         os.utime(staged, (age, age))
-        notes += _check_postfix(target.postfix_dir, copies[target.postfix_dir])
+        checks = [_check_postfix(target.postfix_dir, copies[target.postfix_dir],
+                                 target.postfix_version)]
         if any(w.path.resolve().is_relative_to(target.dovecot_dir.resolve()) for w in writes):
-            notes += _check_dovecot(copies[target.dovecot_dir], target.dovecot_generation)
-    return notes
+            checks.append(_check_dovecot(copies[target.dovecot_dir], target.dovecot_generation))
+    said = [check.said for check in checks]
+    return Staged("staged and checked: " + "; ".join(said),
+                  [check.note for check in checks if check.note])
+
+
+@dataclass
+class Check:
+    said: str           # which files, checked by what
+    note: str = ""      # why a real tool did not check them, when it did not
 
 
 def remove_leftovers(backup_dir: Path) -> None:
@@ -78,34 +95,50 @@ def _postconf_warnings(directory: Path) -> tuple[int, set[str]]:
     return result.returncode, lines
 
 
-def _check_postfix(live: Path, staged: Path) -> list[str]:
+def _check_postfix(live: Path, staged: Path, files_version: str) -> Check:
+    from wizard.server.postconf import defaults
     if not shutil.which("postconf"):
-        return ["postconf is not installed: the new main.cf was checked by the wizard's own "
-                "rules only"]
+        return Check("Postfix files by the wizard's rules only, no postconf",
+                     "postconf is not installed: the new Postfix files were checked by the "
+                     "wizard's own rules only")
     _, before = _postconf_warnings(live)
     code, after = _postconf_warnings(staged)
     new = sorted(after - before)
     if code != 0 or new:
         raise WriteError("postconf rejects the new main.cf: " + "; ".join(new or after) +
                          ". Nothing was written")
-    return []
+    version = defaults().get("mail_version", "")
+    note = ""
+    if files_version and _release(files_version) != _release(version):
+        # only a demo gets here: a server's files are read by its own postconf
+        note = (f"the postconf here is Postfix {version}'s and the files are for Postfix "
+                f"{files_version}: postconf checked them as {_release(version)} reads them")
+    return Check("Postfix files by postconf -n", note)
 
 
-def _check_dovecot(staged: Path, generation: str | None) -> list[str]:
+def _release(version: str) -> str:
+    """3.7.11 -> 3.7"""
+    return ".".join(version.split(".")[:2])
+
+
+def _check_dovecot(staged: Path, generation: str | None) -> Check:
     from wizard.files.dovecot.dialects import dovecot_generation
     from wizard.server.versions import installed_dovecot
     if not shutil.which("doveconf"):
-        return ["doveconf is not installed: the new Dovecot files were checked by the wizard's "
-                "own rules only"]
+        return Check("Dovecot files by the wizard's rules only, no doveconf",
+                     "doveconf is not installed: the new Dovecot files were checked by the "
+                     "wizard's own rules only")
     installed = installed_dovecot()
     if generation and dovecot_generation(installed) != generation:
         # only a demo gets here: on a server, Server.load refuses such a tree
-        return [f"the doveconf here is Dovecot {installed}'s and the files are Dovecot "
-                f"{generation}'s: they were checked by the wizard's own rules only"]
+        return Check(f"Dovecot files by the wizard's rules only, not by this "
+                     f"{dovecot_generation(installed)} doveconf",
+                     f"the doveconf here is Dovecot {installed}'s and the files are Dovecot "
+                     f"{generation}'s: they were checked by the wizard's own rules only")
     result = subprocess.run(["doveconf", "-c", str(staged / "dovecot.conf"), "-n"],
                             capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         message = " ".join(result.stderr.replace(str(staged), "DIR").split())
         raise WriteError(f"doveconf rejects the new Dovecot configuration: {message}. "
                          "Nothing was written")
-    return []
+    return Check("Dovecot files by doveconf -n")

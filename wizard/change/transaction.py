@@ -64,6 +64,7 @@ class Outcome:
     written: list[Path]
     reloaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    checked: str = ""          # which tools checked the new files before they were written
     dovecot_log_mark: logs.Mark | None = None    # Dovecot's log before its last reload
     progress: Progress = no_progress
 
@@ -75,6 +76,7 @@ class Target:
     auth_socket: AuthSocket | None = None     # the Dovecot auth socket to check
     dovecot_generation: str | None = None   # "2.3" or "2.4": which doveconf can check the files
     mechanisms: tuple[str, ...] = ()   # what the listener's auth process must serve
+    postfix_version: str = ""          # the files' Postfix (a demo's may not be this host's)
 
 
 def target_for(server, settings) -> Target:
@@ -86,7 +88,7 @@ def target_for(server, settings) -> Target:
                        else AuthSocket.tcp(sasl.address, sasl.port))
     generation = server.dovecot.generation if server.dovecot is not None else None
     return Target(server.postfix_dir, server.dovecot_dir, auth_socket, generation,
-                  tuple(sasl.mechanisms or ()) if auth_socket else ())
+                  tuple(sasl.mechanisms or ()) if auth_socket else (), server.postfix_version)
 
 
 # Checks before anything is written (staging.py checks the new files) --------------------------
@@ -153,12 +155,14 @@ def apply(writes: list[Write], target: Target, backup_dir: Path, *, reload: bool
             check_unchanged(writes)
             roots = [target.postfix_dir, target.dovecot_dir]
             real = [replace(w, path=resolve(w.path, roots)) for w in writes]
-            notes = staging.stage(writes, target, backup_dir) if check_staged else []
+            staged = staging.Staged("")
             if check_staged:
-                progress("staged and checked with postconf and doveconf")
+                staged = staging.stage(writes, target, backup_dir)
+                progress(staged.checked)
             crash_point("staged")
             return _commit(_in_order(real, target), target, backup_dir, reload, reason,
-                           Outcome(None, [], notes=notes, progress=progress))
+                           Outcome(None, [], notes=staged.notes, checked=staged.checked,
+                                   progress=progress))
     except OSError as error:
         raise WriteError(f"cannot use the backup directory {backup_dir} ({_reason(error)}); "
                          "nothing was written") from None

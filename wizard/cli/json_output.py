@@ -85,7 +85,7 @@ def change(file_change: FileChange) -> dict:
 def outcome(done: transaction.Outcome) -> dict:
     return {"backup_set": done.backup.id, "backup_dir": str(done.backup.directory),
             "written": [str(path) for path in done.written], "reloaded": list(done.reloaded),
-            "notes": list(done.notes)}
+            "checked": done.checked, "notes": list(done.notes)}
 
 
 def live_check(probed: probe.LiveCheck | None) -> dict | None:
