@@ -158,10 +158,10 @@ def parse_port_list(text: str) -> Ports:
             continue                                 # the heading and the blank line after it
         port_type, proto, numbers = fields
         for item in numbers.split(","):
-            low, _, high = item.strip().partition("-")
-            if not low.isdigit() or high and not high.isdigit():
+            bounds = item.strip().split("-")
+            if len(bounds) > 2 or not all(bound.isdigit() for bound in bounds):
                 raise ValueError(f"not a port or a port range: {item.strip()!r} in {line!r}")
-            ports.setdefault(port_type, set()).add((proto, (int(low), int(high or low))))
+            ports.setdefault(port_type, set()).add((proto, (int(bounds[0]), int(bounds[-1]))))
     return ports
 
 
