@@ -1,8 +1,8 @@
 """SELinux: the mode, file labels kept and given, port labels, and the rule on Dovecot's TCP port.
 
 No SELinux host is reachable here. Labels are real extended attributes on this machine's
-filesystem: `security.selinux` itself where the machine lets it be set (root on a filesystem
-without SELinux), and always a `user.` attribute passed through the same functions. The tools
+filesystem: `security.selinux` itself where the machine lets it be set (a kernel without SELinux
+lets a file's owner set it), and always a `user.` attribute passed through the same functions. The tools
 this machine lacks (semanage, matchpathcon, getenforce, restorecon) are stand-in scripts that
 print what the real tools print, written from the RHEL 9 policy and the tools' source
 (tests/fixtures/selinux/README.md); each records how it was called.
@@ -45,8 +45,8 @@ def can_set_security_label() -> bool:
 
 NO_REAL_LABEL = pytest.mark.skipif(
     not can_set_security_label(),
-    reason="security.selinux can be set only by SELinux, or by root on a filesystem without "
-           "it; the user. attribute case runs the same code")
+    reason="this machine does not let security.selinux be set here (SELinux loaded, or a "
+           "filesystem without it); the user. attribute case runs the same code")
 REAL_LABEL = pytest.param(selinux.LABEL, marks=NO_REAL_LABEL)
 
 
@@ -197,7 +197,7 @@ def test_a_backup_set_and_its_restore_keep_the_real_label(tmp_path):
 
 
 @NO_REAL_LABEL
-def test_apply_keeps_the_real_labels_of_the_files_it_replaces(sample_dirs, tmp_path):
+def test_apply_and_rollback_keep_the_real_labels(sample_dirs, tmp_path):
     box = Box(tmp_path, *sample_dirs, tmp_path / "backups")
     labels = {box.postfix / "main.cf": b"system_u:object_r:postfix_etc_t:s0\0",
               box.dovecot / "conf.d" / "10-auth.conf": b"system_u:object_r:dovecot_etc_t:s0\0"}
@@ -213,6 +213,12 @@ def test_apply_keeps_the_real_labels_of_the_files_it_replaces(sample_dirs, tmp_p
         assert os.getxattr(path, selinux.LABEL) == label, path
         (stored,) = backup.glob(f"*-{path.name}")
         assert os.getxattr(stored, selinux.LABEL) == label, stored
+        os.setxattr(path, selinux.LABEL, b"system_u:object_r:etc_t:s0\0")   # relabelled since
+    restored = box.run("rollback", backup.name, "--yes", "--no-reload")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    for path, label in labels.items():
+        assert path.read_text() == old[path]
+        assert os.getxattr(path, selinux.LABEL) == label, path     # the backup's label, back
 
 
 # Labels for new files -------------------------------------------------------------------------

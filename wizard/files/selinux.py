@@ -12,8 +12,8 @@ unlabelled port never starts (wizard/rules/selinux.py).
   POSTFIX_WIZARD_SELINUXFS names another selinuxfs directory (the tests' fake one), and then
   only that directory is read.
 - `read_label`, `copy_label`, `label_new`, `restore_label`: a file's label, read and set through
-  the xattr named by `attribute` (`security.selinux`, which only SELinux, or root on a
-  filesystem without it, may set: the tests pass a `user.` name through the same functions).
+  the xattr named by `attribute`: `security.selinux`, or in tests a `user.` name passed through
+  the same functions (where SELinux is loaded, it alone decides who may set security.selinux).
   A filesystem without extended attributes, or a file without a label, is no error.
 - `parse_port_list` reads `semanage port -l`; `port_types` and `defined` answer what type a
   port has and whether semanage must modify (-m) rather than add (-a) it. `Facts` is what a
