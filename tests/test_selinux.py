@@ -441,3 +441,10 @@ def test_check_without_semanage_warns_and_passes(box, tools):
     result = box.run("check", "--preset", "sasl-tcp", env=selinux_env(tools))
     assert result.returncode == 0, result.stdout
     assert "WARNING:" in result.stdout and "could not check port 12345" in result.stdout
+
+
+def test_a_demo_judges_its_debian_sample_without_this_hosts_selinux(tmp_path, tools):
+    semanage(tools)
+    result = run("--demo", "check", "--preset", "sasl-tcp", cwd=tmp_path, env=selinux_env(tools))
+    assert result.returncode == 0, result.stdout
+    assert "labelled" not in result.stdout and calls(tools, "semanage") == []
