@@ -12,6 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # The RHEL 9 guide's recipe as shipped: the one place tests take its values from.
 GUIDE = presets.load(presets.find("rhel9-guide")).settings
 SAMPLE = ROOT / "samples" / "debian12"
+SELINUX_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "selinux"
+
+
+@pytest.fixture(autouse=True)
+def selinux_off(monkeypatch):
+    """This machine's SELinux never reaches a test: every test (and the wizard it runs in a
+    subprocess) reads a selinuxfs without an enforce file, SELinux disabled, unless the test
+    points POSTFIX_WIZARD_SELINUXFS elsewhere."""
+    monkeypatch.setenv("POSTFIX_WIZARD_SELINUXFS", str(SELINUX_FIXTURES / "selinuxfs-disabled"))
 
 
 @pytest.fixture

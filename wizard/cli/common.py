@@ -41,10 +41,14 @@ def option(args: argparse.Namespace, name: str, default):
 def load_server(args: argparse.Namespace) -> Server:
     from wizard.server import versions
     from wizard.server.state import Server
+    from wizard.files.selinux import Facts
     sample = option(args, "sample", None)        # a demo shows its sample's recorded versions
-    return Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
-                       option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR),
-                       versions.recorded(sample) if sample else None)
+    server = Server.load(option(args, "postfix_dir", DEFAULT_POSTFIX_DIR),
+                         option(args, "dovecot_dir", DEFAULT_DOVECOT_DIR),
+                         versions.recorded(sample) if sample else None)
+    if sample:
+        server.selinux = Facts()      # and its host's SELinux: off, as on the Debian it is from
+    return server
 
 
 def backup_dir(args: argparse.Namespace) -> Path:

@@ -3,7 +3,9 @@
 A file is written through a temporary file in its own directory (created exclusively, mode 0600),
 fsynced, given the original's owner, group, mode and extended attributes (SELinux label, ACLs),
 renamed over the original, and the directory fsynced. The original is never renamed away, so at
-every instant the path holds all of its old bytes or all of its new bytes.
+every instant the path holds all of its old bytes or all of its new bytes. A new file gets mode
+0644 and, where SELinux is on, the label the policy gives its path (wizard/files/selinux.py).
+`label` names the label's attribute: security.selinux, or in tests a user. one.
 
 It lives with the files, below the settings and the change, because both write through it: a
 change's configuration files, backup sets and journal (wizard/change/) and a saved preset
@@ -19,6 +21,7 @@ import os
 from pathlib import Path
 
 from wizard.errors import WriteError
+from wizard.files import selinux
 
 TEMP_MARK = ".postfix-wizard."
 
@@ -38,19 +41,21 @@ def sha256(data: bytes) -> str:
 
 
 def write_file_atomically(path: Path, data: bytes, like: Path | None = None,
-                          crash_prefix: str = "") -> None:
+                          crash_prefix: str = "", label: str = selinux.LABEL) -> None:
     """Replace `path` with `data`, keeping the metadata of `like` (default: `path` itself)."""
     like = like if like is not None else path
     temporary = _create_temporary(path)
+    labelled = True
     try:
         with open(temporary, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         if like.exists():
-            copy_metadata(like, temporary)
+            copy_metadata(like, temporary, label)
         else:
             os.chmod(temporary, 0o644)
+            labelled = selinux.label_new(temporary, path, label)
         if crash_prefix:
             crash_point(f"{crash_prefix}-before-rename")
         os.rename(temporary, path)
@@ -60,6 +65,8 @@ def write_file_atomically(path: Path, data: bytes, like: Path | None = None,
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    if not labelled:             # no matchpathcon: restorecon, which needs the final path
+        selinux.restore_label(path)
     fsync_directory(path.parent)
 
 
@@ -74,12 +81,17 @@ def _create_temporary(path: Path) -> Path:
     raise WriteError(f"{path.parent}: could not create a temporary file")
 
 
-def copy_metadata(source: Path, target: Path) -> None:
+def copy_metadata(source: Path, target: Path, label: str = selinux.LABEL) -> None:
+    """Owner (as root), mode and extended attributes; the SELinux label through
+    selinux.copy_label, which no filesystem or file without labels makes fail."""
     info = source.stat()
     if os.geteuid() == 0:
         os.chown(target, info.st_uid, info.st_gid)
     os.chmod(target, info.st_mode & 0o7777)
+    selinux.copy_label(source, target, label)
     for name in _xattrs(source):
+        if name == label:
+            continue
         try:
             os.setxattr(target, name, os.getxattr(source, name))
         except OSError as error:

@@ -4,8 +4,9 @@ Field rules (type, range, syntax) live with the fields in `model`; `fields` turn
 findings for one typed value. The cross-field rules look at the server as it would be after the
 change, one module per subject: `unreadable` (values the files already hold that the daemons
 cannot read), `sizes` (message, mailbox and queue sizes), `rates` (rate, count and error limits),
-`overrides` (master.cf -o overrides), `listeners` (Dovecot's auth listener), `tls` (STARTTLS) and
-`sasl` (mechanisms and AUTH); `context` holds what every rule is given. An error blocks writing:
+`overrides` (master.cf -o overrides), `listeners` (Dovecot's auth listener), `selinux` (its
+port's label), `tls` (STARTTLS) and `sasl` (mechanisms and AUTH); `context` holds what every
+rule is given. An error blocks writing:
 Postfix or Dovecot would refuse to start, a daemon would die at run time, mail would be lost, or
 credentials exposed. A warning is legal but risky. docs/daemon-findings.md records what the real
 daemons did for each rule.
@@ -16,7 +17,7 @@ The order in which findings are reported is decided here, in ORDER, and nowhere 
 from __future__ import annotations
 
 from wizard.findings import Finding, errors
-from wizard.rules import listeners, overrides, rates, sasl, sizes, tls, unreadable
+from wizard.rules import listeners, overrides, rates, sasl, selinux, sizes, tls, unreadable
 from wizard.rules.context import Context, Rule
 from wizard.rules.fields import PARAMS, check_field, param_for
 from wizard.rules.tls import tls_offered
@@ -43,6 +44,7 @@ ORDER: tuple[Rule, ...] = (
     listeners.absolute_path_in_chroot,
     listeners.tcp_listener_exposed,
     listeners.tcp_port_taken,
+    selinux.dovecot_port_label,
     listeners.listener_owner_missing,
     listeners.listener_permissions,
     tls.encrypt_without_certificate,

@@ -1,9 +1,10 @@
-"""What the wizard knows about a server: its files as read, and its current settings."""
+"""What the wizard knows about a server: its files as read, its current settings, and the facts
+of the machine the rules read (its SELinux: read here, once, so that the rules stay pure)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from wizard import values
@@ -15,6 +16,7 @@ from wizard.files.dovecot.dialects import DEFAULT_MECHANISMS
 from wizard.errors import ConfigError
 from wizard.locations import DEFAULT_DOVECOT_DIR, DEFAULT_POSTFIX_DIR
 from wizard.files.maincf import MainCf
+from wizard.files.selinux import Facts as SELinux
 from wizard.settings.model import GUIDE_SASL, LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
 
 
@@ -28,6 +30,7 @@ class Server:
     dovecot_problem: ConfigError | None     # why the Dovecot files could not be read, if so
     versions: Versions
     _current: Settings | None = None
+    selinux: SELinux = field(default_factory=SELinux.read)    # this machine's
 
     @classmethod
     def load(cls, postfix_dir: Path = DEFAULT_POSTFIX_DIR,
