@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from wizard.findings import Finding, errors
 from wizard.rules import listeners, overrides, rates, sasl, sizes, tls, unreadable
+from wizard.rules import availability       # fields this server's Postfix lacks: reported first
 from wizard.rules.context import Context, Rule
 from wizard.rules.fields import PARAMS, check_field, param_for
 from wizard.rules.tls import tls_offered
@@ -30,6 +31,7 @@ __all__ = ["ORDER", "PARAMS", "check", "check_field", "errors", "param_for", "tl
 # were first written in, not their modules' order; a new rule goes where its findings should be
 # read.
 ORDER: tuple[Rule, ...] = (
+    availability.fields_postfix_lacks,
     unreadable.unreadable_current_values,
     unreadable.unreadable_throttle_time,
     sizes.queue_minfree_below_message_size,
