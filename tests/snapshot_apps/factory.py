@@ -55,6 +55,15 @@ def demo_copy(workdir: Path, sample: Path = SAMPLE) -> Path:
     return workdir
 
 
+def recorded_as(directory: Path, postfix: str, release: str) -> Path:
+    """A tree like samples/debian12 whose versions.toml records another Postfix (e.g. 3.5.25,
+    RHEL 9's generation), for the screens of a server that lacks the newer fields."""
+    shutil.copytree(SAMPLE, directory)
+    (directory / "versions.toml").write_text(
+        f'release = "{release}"\npostfix = "{postfix}"\ndovecot = "2.3.19.1"\n')
+    return directory
+
+
 def age(directory: Path, seconds: int = 3600) -> None:
     """Date main.cf and master.cf back: postconf waits about 2 s before it reads a main.cf
     modified within the last second or two (seen with Postfix 3.7), which would make every

@@ -261,7 +261,7 @@ class Limits(StrictModel):
         "smtpd_per_request_deadline", "bool",
         "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}",
         title="Deadline per request", help=
-        "smtpd_timeout limits each whole request, not each read: clients cannot trickle bytes.",
+        "Yes makes smtpd_timeout limit each whole request, not each read: no trickling bytes.",
         since="3.7")] = None
     smtpd_min_data_rate: Annotated[Count, _p(
         "smtpd_min_data_rate", "count", "500", title="Minimum DATA rate", help=
