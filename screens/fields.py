@@ -16,7 +16,11 @@ if TYPE_CHECKING:      # the core is imported after the first paint (see app.py)
 
 
 class FieldRow(Vertical):
-    """Label and Postfix name, the input, the facts (now, default, unit, help), the message."""
+    """Label and Postfix name, the input, the facts (now, default, unit, help), the message.
+
+    A field this server's Postfix lacks (it came in a later version) keeps its row, without an
+    input: the admin sees the protection exists and what it needs, and a preset that sets it
+    gets its error where the field is, rather than on a field that is nowhere to be seen."""
 
     DEFAULT_CSS = """
     FieldRow { height: auto; margin: 0 0 1 0; }
@@ -48,11 +52,14 @@ class FieldRow(Vertical):
         self.key = key
         self.param = session.param(key)
         self.traffic: Traffic | None = None
+        self.missing_since = session.missing_since(key)
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.param.title}  [dim]{self.param.name}[/]", classes="label")
         text = self.session.fields[self.key].text
-        if self.param.kind == "bool":
+        if self.missing_since:
+            pass                    # nothing to type: this Postfix would ignore the parameter
+        elif self.param.kind == "bool":
             yield Checkbox("yes", value=text == "yes", compact=True)
         elif self.key == "sasl.socket":
             with RadioSet():
@@ -71,6 +78,10 @@ class FieldRow(Vertical):
         return self.param.name in JUDGED
 
     def facts(self) -> str:
+        if self.missing_since:
+            version = self.session.server.postfix_version
+            return (f"not offered: needs Postfix {self.missing_since}; this server has Postfix "
+                    f"{version}\n{self.param.help}")
         now = self.session.current_text(self.key)
         parts = [f"now: {now or 'not set'}"]
         default = self.session.default_text(self.key)
@@ -135,6 +146,8 @@ class FieldRow(Vertical):
 
     def show_text(self, text: str) -> None:
         """Put `text` in the widget (after a reset), which reports the edit as usual."""
+        if self.missing_since:
+            return
         if self.param.kind == "bool":
             self.query_one(Checkbox).value = text == "yes"
         elif self.key == "sasl.socket":

@@ -7,10 +7,12 @@ CI builds it before the suite runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,55 @@ class Staging:
 
     def __exit__(self, *exc) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+# Any such root: the same steps for another generation ---------------------------------------------
+
+@dataclass(frozen=True)
+class Root:
+    """A debootstrap root of another generation (stamped when built), its tools run with chroot."""
+    release: str            # "Debian 11"
+    path: Path
+    builder: str            # how to build it, for the skip message
+
+    def why_unavailable(self) -> str | None:
+        if os.geteuid() != 0:
+            return f"the {self.release} root needs chroot, which needs root"
+        if not (self.path / ".postfix-wizard-root").is_file():
+            return f"no {self.release} root at {self.path} (build it: {self.builder})"
+        return None
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """A command of the root's, in the root, with none of the host's environment."""
+        return subprocess.run(["chroot", str(self.path), "env", "-i", f"PATH={PATH}",
+                               "LANG=C.UTF-8", *args], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def inside(self, path: Path) -> str:
+        return "/" + str(Path(path).relative_to(self.path))
+
+    @contextlib.contextmanager
+    def staging(self):
+        """A directory inside the root's /tmp, removed afterwards."""
+        path = Path(tempfile.mkdtemp(prefix="pwtest-", dir=self.path / "tmp"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @property
+    def needs(self):
+        """A mark: skip, saying why, without this root."""
+        why = self.why_unavailable()
+        return pytest.mark.skipif(why is not None, reason=str(why))
+
+
+DEBIAN13 = Root("Debian 13", ROOT, f".ci/debian13-root {ROOT}")
+# Debian 11: Postfix 3.5.25 and Dovecot 2.3.13, standing in for RHEL 9 (3.5, 2.3.16).
+BULLSEYE = Root("Debian 11", Path(os.environ.get("POSTFIX_WIZARD_BULLSEYE_ROOT",
+                                                 "/var/tmp/postfix-wizard-bullseye")),
+                ".ci/root bullseye /var/tmp/postfix-wizard-bullseye")
+# Debian testing: Postfix 3.11 and Dovecot 2.4.5, the newest generation.
+FORKY = Root("Debian 14", Path(os.environ.get("POSTFIX_WIZARD_FORKY_ROOT",
+                                              "/var/tmp/postfix-wizard-forky")),
+             ".ci/root forky /var/tmp/postfix-wizard-forky")

@@ -21,7 +21,7 @@ HARDENING_GUIDE_DIRECTIVES = {
 def test_model_covers_the_eight_dos_directives_and_related_limits():
     names = {p.name for p in LIMIT_PARAMS.values()}
     assert HARDENING_GUIDE_DIRECTIVES <= names
-    assert len(names) == 18
+    assert len(names) == 20
 
 
 def test_every_field_has_help_and_a_default():
@@ -87,3 +87,21 @@ def test_each_command_imports_only_what_it_uses(code, loaded):
     result = subprocess.run([sys.executable, "-c", code + probe], capture_output=True,
                             text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == loaded
+
+
+@pytest.mark.parametrize("postconf", POSTCONF.values(), ids=POSTCONF.keys())
+def test_defaults_expand_as_postconf_x_does(postconf):
+    """`expand` reads $name, ${name?{x}:{y}} nested, and ${{a} <level {b} ? {x} : {y}} the way
+    Postfix does: each default the wizard reads, expanded, equals `postconf -dx`'s."""
+    from wizard.server.postconf import expand
+    names = sorted({p.name for p in [*LIMIT_PARAMS.values(), *SASL_PARAMS.values()]
+                    if p.file == "main.cf"} | set(BUILT_IN) - {"mail_version"})
+
+    def table(*flags):
+        output = subprocess.run([*postconf, *flags], capture_output=True, text=True,
+                                check=True).stdout
+        return dict(line.partition(" = ")[::2] if " = " in line else (line.removesuffix(" ="), "")
+                    for line in output.splitlines())
+    raw = {**table("-d"), **table("-d", *names)}       # legacy names only when asked for
+    expanded = table("-dx", *names)
+    assert {n: expand(raw[n], raw.get) for n in names} == {n: expanded[n] for n in names}

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from wizard.settings import presets
 from wizard import rules
-from wizard.settings.model import LIMIT_PARAMS, SASL_PARAMS, Limits, Sasl, Settings
+from wizard.settings.model import LIMIT_PARAMS, OLDEST_POSTFIX, SASL_PARAMS, Limits, Sasl, Settings
 from wizard.settings.presets import PresetError
 from wizard.server.state import Server
 
@@ -186,7 +186,8 @@ FULL = Settings(
                   smtpd_client_connection_count_limit=10, smtpd_client_recipient_rate_limit=300,
                   smtpd_client_new_tls_session_rate_limit=50, smtpd_client_auth_rate_limit=20,
                   smtpd_error_sleep_time="1s", smtpd_soft_error_limit=5,
-                  smtpd_hard_error_limit=10, smtpd_junk_command_limit=20),
+                  smtpd_hard_error_limit=10, smtpd_junk_command_limit=20,
+                  smtpd_per_request_deadline=True, smtpd_min_data_rate=500),
     sasl=Sasl(enabled=True, type="dovecot", socket="unix", path="private/auth", mode="0660",
               user="postfix", group="postfix", address="127.0.0.1", port=12345,
               mechanisms=["plain", "login"], security_options=["noanonymous", "noplaintext"],
@@ -241,6 +242,8 @@ def test_every_saved_key_has_a_comment_with_its_name_unit_and_default():
             assert param.unit in block, (key, block)
         if param.default:
             assert f"default: {param.default}" in block, (key, block)
+        if param.since != OLDEST_POSTFIX:
+            assert f"needs Postfix {param.since} or later" in block, (key, block)
         seen.add(f"{table}.{key}")
     assert seen == {f"limits.{k}" for k in LIMIT_PARAMS} | {f"sasl.{k}" for k in SASL_PARAMS}
 

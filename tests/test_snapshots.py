@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from snapshot_apps.countdown import countdown_app
-from snapshot_apps.factory import (focus_field, make_app, no_blink, pick_option, set_focused,
-                                   tab_until, type_into_focused)
+from snapshot_apps.factory import (SAMPLE, focus_field, make_app, no_blink, pick_option,
+                                   recorded_as, set_focused, settle, tab_until,
+                                   type_into_focused)
 from wizard.change import backups
 
 pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
@@ -46,9 +47,25 @@ async def resources(pilot):
 
 async def resources_advanced(pilot):
     await resources(pilot)
-    await focus_field(pilot, "limits.message_size_limit")
+    await focus_field(pilot, "limits.virtual_mailbox_limit")     # the last field above it
     await pilot.press("tab", "enter")                # the Collapsible's title: expand
     await pilot.press("tab")                         # its first field
+    await settle(pilot)
+
+
+async def slow_clients(pilot):
+    """The two limits Postfix 3.7 brought against clients that trickle data, at the end of the
+    advanced fields."""
+    await resources_advanced(pilot)
+    await focus_field(pilot, "limits.smtpd_min_data_rate")
+
+
+async def slow_clients_postfix35(pilot):
+    """The same rows on a Postfix 3.5 server (ON_POSTFIX35): what they need, and no input."""
+    await resources_advanced(pilot)
+    await focus_field(pilot, "limits.smtpd_junk_command_limit")  # the last one with an input
+    pilot.app.query_one("#field-limits-smtpd_min_data_rate").scroll_visible(animate=False)
+    await settle(pilot)
 
 
 async def _sasl_on(pilot):
@@ -152,10 +169,12 @@ async def help_dialog(pilot):
     await pilot.press("enter", "f1")
 
 
-SCREENS = [overview, rates, rates_typed, resources, resources_advanced, sasl_unix, sasl_tcp,
+SCREENS = [overview, rates, rates_typed, resources, resources_advanced, slow_clients,
+           slow_clients_postfix35, sasl_unix, sasl_tcp,
            field_error, field_warning, review, review_dovecot, preset_picker, preset_loaded,
            save_and_apply, apply_confirm, result, result_pane, quit_confirm, help_dialog]
 ONLY_SMALL = {review_dovecot, apply_confirm}     # extras: 80x24 is where layout goes wrong
+ON_POSTFIX35 = {slow_clients_postfix35}          # on a tree recorded as Postfix 3.5.25
 CASES = [pytest.param(drive, size, id=f"{drive.__name__}-{name}")
          for drive in SCREENS for name, size in SIZES.items()
          if name == "80x24" or drive not in ONLY_SMALL]
@@ -173,7 +192,9 @@ def fixed_backup_id(monkeypatch):
 
 @pytest.mark.parametrize("drive, size", CASES)
 def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
-    app = make_app(tmp_path / "demo")
+    sample = recorded_as(tmp_path / "sample35", "3.5.25", "Debian 11") \
+        if drive in ON_POSTFIX35 else SAMPLE
+    app = make_app(tmp_path / "demo", sample=sample)
 
     async def run_before(pilot):
         await pilot.app.ready.wait()                 # the configuration is read in a worker

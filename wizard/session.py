@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from wizard import rules
 from wizard.change.plan import Plan, make_plan
 from wizard.findings import Finding
-from wizard.server import postconf
+from wizard.server import availability, postconf
 from wizard.server.state import Server
 from wizard.settings.model import GUIDE_SASL, PARAMS, Limits, Param, Sasl, Settings, param_for
 
@@ -57,9 +57,14 @@ class Session:
 
     def default_text(self, key: str) -> str:
         param = self.param(key)
-        if param.kind in ("count", "size", "port"):
+        if param.kind in ("count", "size", "port", "bool"):
             return postconf.expand(param.default, self.server.raw)   # ${stress?{1}:{20}} -> 20
         return param.default
+
+    def missing_since(self, key: str) -> str | None:
+        """The Postfix version that introduced the field, when this server's Postfix lacks it
+        (the screens then offer no input for it)."""
+        return availability.missing_since(self.server, self.param(key))
 
     @staticmethod
     def guide_text(key: str) -> str:

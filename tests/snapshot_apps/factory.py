@@ -35,10 +35,11 @@ SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
 
 
-def demo_copy(workdir: Path) -> Path:
-    """Copy samples/debian12 into workdir (postfix/, dovecot/) with a TLS pair of its own."""
+def demo_copy(workdir: Path, sample: Path = SAMPLE) -> Path:
+    """Copy samples/debian12 (or a tree like it) into workdir (postfix/, dovecot/) with a TLS
+    pair of its own."""
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(SAMPLE, workdir, dirs_exist_ok=True)
+    shutil.copytree(sample, workdir, dirs_exist_ok=True)
     tls = workdir / "tls"
     tls.mkdir(exist_ok=True)
     cert, key = tls / "cert.pem", tls / "key.pem"
@@ -54,6 +55,15 @@ def demo_copy(workdir: Path) -> Path:
     return workdir
 
 
+def recorded_as(directory: Path, postfix: str, release: str) -> Path:
+    """A tree like samples/debian12 whose versions.toml records another Postfix (e.g. 3.5.25,
+    RHEL 9's generation), for the screens of a server that lacks the newer fields."""
+    shutil.copytree(SAMPLE, directory)
+    (directory / "versions.toml").write_text(
+        f'release = "{release}"\npostfix = "{postfix}"\ndovecot = "2.3.19.1"\n')
+    return directory
+
+
 def age(directory: Path, seconds: int = 3600) -> None:
     """Date main.cf and master.cf back: postconf waits about 2 s before it reads a main.cf
     modified within the last second or two (seen with Postfix 3.7), which would make every
@@ -64,16 +74,17 @@ def age(directory: Path, seconds: int = 3600) -> None:
 
 
 def make_app(workdir: Path, preset: str | None = None, *, copy: bool = True,
-             logs: list[str] | None = None) -> WizardApp:
+             logs: list[str] | None = None, sample: Path = SAMPLE) -> WizardApp:
     """A WizardApp on a fresh copy in workdir; backups go to workdir/backups; no reloads.
-    It reads the copy in its worker, as the real one does: drive it through `started`."""
+    It reads the copy in its worker, as the real one does: drive it through `started`.
+    `sample` is a tree like samples/debian12 (its versions.toml says which Postfix it is)."""
     if copy:
-        demo_copy(workdir)
+        demo_copy(workdir, sample)
 
     def load() -> Loaded:
         loaded = presets.load(presets.find(preset)) if preset else None
         # the sample's recorded versions: the same on every machine
-        server = Server.load(workdir / "postfix", workdir / "dovecot", versions.recorded(SAMPLE))
+        server = Server.load(workdir / "postfix", workdir / "dovecot", versions.recorded(sample))
         return Loaded(server, loaded)
     return WizardApp(load, workdir / "backups", reload=False, display=demo_display(workdir),
                      logs=[str(DEMO_LOG)] if logs is None else logs)

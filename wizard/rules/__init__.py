@@ -1,8 +1,10 @@
-"""Validation: what a change would do to a real Postfix 3.7 and Dovecot 2.3, said before it happens.
+"""Validation: what a change would do to the real Postfix (3.5 to 3.11) and Dovecot (2.3, 2.4),
+said before it happens.
 
 Field rules (type, range, syntax) live with the fields in `model`; `fields` turns them into
 findings for one typed value. The cross-field rules look at the server as it would be after the
-change, one module per subject: `unreadable` (values the files already hold that the daemons
+change, one module per subject: `availability` (fields this server's Postfix does not have),
+`unreadable` (values the files already hold that the daemons
 cannot read), `sizes` (message, mailbox and queue sizes), `rates` (rate, count and error limits),
 `overrides` (master.cf -o overrides), `listeners` (Dovecot's auth listener), `selinux` (its
 port's label), `tls` (STARTTLS) and `sasl` (mechanisms and AUTH); `context` holds what every
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from wizard.findings import Finding, errors
 from wizard.rules import listeners, overrides, rates, sasl, selinux, sizes, tls, unreadable
+from wizard.rules import availability       # fields this server's Postfix lacks: reported first
 from wizard.rules.context import Context, Rule
 from wizard.rules.fields import PARAMS, check_field, param_for
 from wizard.rules.tls import tls_offered
@@ -31,6 +34,7 @@ __all__ = ["ORDER", "PARAMS", "check", "check_field", "errors", "param_for", "tl
 # were first written in, not their modules' order; a new rule goes where its findings should be
 # read.
 ORDER: tuple[Rule, ...] = (
+    availability.fields_postfix_lacks,
     unreadable.unreadable_current_values,
     unreadable.unreadable_throttle_time,
     sizes.queue_minfree_below_message_size,

@@ -13,6 +13,7 @@ from wizard.findings import Finding
 from wizard.rules.context import Context, agent_severity
 from wizard.rules.fields import PARAMS
 from wizard.rules.sasl import UNKNOWN_MECHANISM_DIES
+from wizard.server.availability import missing_since
 from wizard.settings.model import Param
 
 
@@ -21,7 +22,8 @@ def unreadable_current_values(c: Context) -> list[Finding]:
     found = []
     for section, params in PARAMS.items():
         for field, param in params.items():
-            if getattr(getattr(c.desired, section), field) is not None:
+            if getattr(getattr(c.desired, section), field) is not None or \
+                    missing_since(c.server, param):
                 continue
             raw = _current_raw(c, param)
             if raw is None or "$" in raw or field in ("path", "socket", "type"):

@@ -74,28 +74,128 @@ def defaults() -> dict[str, str]:
     return table
 
 
-_REFERENCE = re.compile(r"\$(\w+)|\$\{(\w+)\}|\$\{(\w+)([?:])(\{[^{}]*\}|[^{}]*)(?::(\{[^{}]*\}))?\}")
+@functools.lru_cache(maxsize=1)
+def names() -> frozenset[str] | None:
+    """Every parameter this machine's Postfix knows (`postconf -d`'s names); None without it."""
+    postconf = postconf_path()
+    if not postconf:
+        return None
+    try:
+        result = subprocess.run([postconf, "-d"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = frozenset(line.partition(" =")[0] for line in result.stdout.splitlines()
+                      if " =" in line)
+    return found if result.returncode == 0 and found else None
 
 
 def expand(text: str, lookup, depth: int = 0) -> str:
-    """Expand $name, ${name}, ${name?x}, ${name:x} and ${name?{x}:{y}} the way Postfix does.
+    """Expand $name, ${name}, ${name?x}, ${name:x}, ${name?{x}:{y}} and ${{a} op {b} ? {x} : {y}}
+    the way Postfix does (postconf(5), "parameter expansion"), nested braces included.
 
     `stress` is taken as unset: the wizard reasons about a server that is not overloaded.
     """
     if depth > 20 or "$" not in text:
         return text
-
-    def one(match: re.Match) -> str:
-        name = match.group(1) or match.group(2) or match.group(3)
-        current = "" if name == "stress" else (lookup(name) or "")
-        if match.group(1) or match.group(2):
-            return expand(current, lookup, depth + 1)
-        operator, first, second = match.group(4), match.group(5), match.group(6)
-        # ${name?x}: x when name is non-empty; ${name:x}: x when name is empty (postconf(5)).
-        if operator == "?":
-            chosen = first if current else (second or "")
+    out, i = [], 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+        elif text[i + 1] == "$":
+            out.append("$")
+            i += 2
+        elif text[i + 1] in "{(":
+            end = _closing(text, i + 1)
+            if end is None:
+                out.append(text[i:])
+                break
+            out.append(_braced(text[i + 2:end], lookup, depth))
+            i = end + 1
         else:
-            chosen = "" if current else first
-        return expand(chosen.strip("{}"), lookup, depth + 1)
+            name = re.match(r"\w*", text[i + 1:]).group()
+            out.append(expand(_value(name, lookup), lookup, depth + 1) if name else "$")
+            i += 1 + len(name)
+    return "".join(out)
 
-    return _REFERENCE.sub(one, text.replace("$$", "\0")).replace("\0", "$")
+
+def _value(name: str, lookup) -> str:
+    return "" if name == "stress" else (lookup(name) or "")
+
+
+def _closing(text: str, start: int) -> int | None:
+    """The index of the bracket that closes the one at `start`."""
+    pair = {"{": "}", "(": ")"}[text[start]]
+    depth = 0
+    for index in range(start, len(text)):
+        if text[index] == text[start]:
+            depth += 1
+        elif text[index] == pair:
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _groups(text: str) -> list[str]:
+    """`{a} op {b}`'s parts: the braced groups' insides and the words between them."""
+    parts, i = [], 0
+    while i < len(text):
+        if text[i] == "{":
+            end = _closing(text, i)
+            if end is None:
+                return []
+            parts.append(text[i + 1:end])
+            i = end + 1
+        elif text[i].isspace():
+            i += 1
+        else:
+            word = re.match(r"[^\s{]+", text[i:]).group()
+            parts.append(word)
+            i += len(word)
+    return parts
+
+
+def _braced(inner: str, lookup, depth: int) -> str:
+    """What ${inner} expands to."""
+    if inner.lstrip().startswith("{"):
+        return _relational(inner, lookup, depth)
+    name = re.match(r"\w*", inner).group()
+    rest = inner[len(name):]
+    current = _value(name, lookup)
+    if not rest:
+        return expand(current, lookup, depth + 1)
+    operator, argument = rest[0], rest[1:]
+    if operator not in "?:":
+        return "${" + inner + "}"
+    first, second = argument, ""
+    if argument.startswith("{"):
+        parts = _groups(argument)
+        first = parts[0] if parts else ""
+        second = parts[2] if len(parts) == 3 and parts[1] == ":" else ""
+    # ${name?x}: x when name is non-empty; ${name:x}: x when name is empty (postconf(5)).
+    chosen = (first if current else second) if operator == "?" else ("" if current else first)
+    return expand(chosen, lookup, depth + 1)
+
+
+def _relational(inner: str, lookup, depth: int) -> str:
+    """${{a} op {b} ? {x} : {y}}, with op ==, !=, <level, <=level, >level or >=level."""
+    parts = _groups(inner)
+    if len(parts) not in (5, 7) or parts[3] != "?" or (len(parts) == 7 and parts[5] != ":"):
+        return "${" + inner + "}"
+    left, right = (expand(p, lookup, depth + 1).strip() for p in (parts[0], parts[2]))
+    operator = parts[1]
+    if operator.endswith("level"):
+        left_level, right_level = _level(left), _level(right)
+        truth = {"<level": left_level < right_level, "<=level": left_level <= right_level,
+                 ">level": left_level > right_level,
+                 ">=level": left_level >= right_level}.get(operator)
+    else:
+        truth = {"==": left == right, "!=": left != right}.get(operator)
+    if truth is None:
+        return "${" + inner + "}"
+    return expand(parts[4] if truth else (parts[6] if len(parts) == 7 else ""), lookup, depth + 1)
+
+
+def _level(text: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in (text or "0").split("."))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from wizard import values
-from wizard.server import postconf
+from wizard.server import availability, postconf
 from wizard.server.versions import Versions, installed
 from wizard.files import mastercf
 from wizard.files.dovecot import DovecotConfig
@@ -138,6 +138,8 @@ class Server:
     def _read_current(self) -> Settings:
         limits = {}
         for field, param in LIMIT_PARAMS.items():
+            if availability.missing_since(self, param):
+                continue        # this Postfix ignores it, whatever main.cf says
             # address lists stay as written ($mynetworks); numbers need $references expanded
             text = self.raw(param.name) if param.kind == "addresses" else self.value(param.name)
             limits[field] = _readable(param, text)

@@ -1,7 +1,8 @@
 """The settings model: every field the wizard manages, declared once.
 
 Each field carries a `Param` with its Postfix or Dovecot name, kind, unit, the Postfix default
-(as `postconf -d` prints it for Postfix 3.7) and a one-line help text. The screens, presets, the
+(as `postconf -d` prints it for Postfix 3.7), the Postfix version that introduced it and a
+one-line help text. The screens, presets, the
 command line and the change plan all read these declarations; nothing repeats them.
 A value of None means "keep what the server has now".
 """
@@ -17,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wizard import values
 from wizard.files.dovecot.dialects import DEFAULT_MECHANISMS
+
+# The oldest Postfix the wizard supports (RHEL 9's 3.5): a parameter it already has needs no `since`.
+OLDEST_POSTFIX = "3.5"
 
 Kind = Literal["count", "time", "size", "addresses", "bool", "choice", "path", "mode", "name",
                "address", "port", "words"]
@@ -35,6 +39,7 @@ class Param:
     choices: tuple[str, ...] = ()   # allowed words for "choice" and "words"
     title: str = ""                 # a short label for the screens
     agent: str = ""                 # the one delivery agent that reads it (wizard.delivery)
+    since: str = OLDEST_POSTFIX     # the Postfix version that introduced it (main.cf only)
 
     def parse(self, text: str) -> Any:
         """Turn what a user typed into the field's value, or raise ValueError."""
@@ -252,6 +257,16 @@ class Limits(StrictModel):
         "smtpd_junk_command_limit", "count", "${stress?{1}:{100}}", title="Junk command limit", help=
         "NOOP, VRFY, ETRN or RSET commands allowed before the error count grows.",
         unit="commands", minimum=1)] = None
+    smtpd_per_request_deadline: Annotated[Optional[bool], _p(
+        "smtpd_per_request_deadline", "bool",
+        "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}",
+        title="Deadline per request", help=
+        "Yes makes smtpd_timeout limit each whole request, not each read: no trickling bytes.",
+        since="3.7")] = None
+    smtpd_min_data_rate: Annotated[Count, _p(
+        "smtpd_min_data_rate", "count", "500", title="Minimum DATA rate", help=
+        "With deadlines per request: each N bytes of DATA read extend the deadline by N/rate seconds.",
+        unit="bytes per second", minimum=1, since="3.7")] = None
 
 
 class Sasl(StrictModel):

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
 from wizard.errors import ConfigError
-from wizard.settings.model import PARAMS, Limits, Param, Sasl, Settings
+from wizard.settings.model import OLDEST_POSTFIX, PARAMS, Limits, Param, Sasl, Settings
 from wizard.resources import presets_dir
 
 FORMAT = 1
@@ -256,6 +256,8 @@ def _comments(param: Param) -> list[str]:
     if param.unit:
         facts.append(f"unit: {param.unit}")
     facts.append(f"default: {param.default or '(none)'}")
+    if param.since != OLDEST_POSTFIX:
+        facts.append(f"needs Postfix {param.since} or later")
     return [param.help, "; ".join(facts)]
 
 
