@@ -10,4 +10,51 @@ the session made; anvil logs its peaks; smtpd logs each refusal.
 - `replay`: the log replayed through anvil(8)'s own counting (fixed windows per client and
   service), for the peaks and for what a set of limits would have refused.
 - `analysis`: per-client figures, the suggestions and the JSON the `traffic` command prints.
+- the scanner that parses and counts the lines: the C extension (`_scan.c`) when it was built,
+  else the same in Python (`pyscan`), slower; `scanner()` below is the one place that chooses.
 """
+
+from __future__ import annotations
+
+import os
+
+from wizard.errors import WizardError
+
+SCANNERS = {"c": "C extension", "python": "Python"}     # what POSTFIX_WIZARD_SCANNER may name
+FORCE = "POSTFIX_WIZARD_SCANNER"
+
+
+def scanner() -> tuple[str, type]:
+    """The scanner the reader uses, "c" or "python", and its class: the C extension when it
+    was built (setup.py makes it optional), else the Python one. POSTFIX_WIZARD_SCANNER=c or
+    python forces one (the tests read every log with both); read at each call."""
+    wanted = os.environ.get(FORCE, "").strip().lower()
+    if wanted not in ("", *SCANNERS):
+        raise WizardError(f"{FORCE}={os.environ[FORCE]!r} is not a log scanner: give "
+                          f"{' or '.join(SCANNERS)}, or leave it unset")
+    if wanted != "python":
+        try:
+            from wizard.traffic._scan import Scanner
+            return "c", Scanner
+        except ImportError as error:
+            if wanted == "c":
+                raise WizardError(
+                    f"{FORCE}=c, but the C extension wizard.traffic._scan cannot be loaded "
+                    f"({error}); install postfix-wizard where a C compiler and Python's headers "
+                    f"are present (e.g. apt-get install gcc python3-dev), or unset "
+                    f"{FORCE}") from None
+    from wizard.traffic.pyscan import Scanner
+    return "python", Scanner
+
+
+def describe(kind: str) -> str:
+    """A scanner as the report and --version name it: "C extension", or "Python (...: slower)"
+    saying why the C one is not used."""
+    if kind == "c":
+        return SCANNERS["c"]
+    try:
+        from wizard.traffic import _scan  # noqa: F401
+        why = f"{FORCE}=python"
+    except ImportError:
+        why = "no C extension"
+    return f"{SCANNERS['python']} ({why}: slower)"
