@@ -115,6 +115,7 @@ def _at(format: str, when: int) -> str:
 STAMPS = {   # each shape of stamp the reader takes, and some it must refuse
     "classic": lambda t: _at("%b %e %H:%M:%S", t),
     "zero-padded": lambda t: _at("%b %d %H:%M:%S", t),
+    "spaced": lambda t: _at("%b  %e %H:%M:%S", t),                   # one space too many
     "rfc3339": lambda t: _at("%Y-%m-%dT%H:%M:%S", t + 3600) + ".055503+01:00",
     "iso-z": lambda t: _at("%Y-%m-%dT%H:%M:%S", t) + ".150Z",
     "iso-bare-z": lambda t: _at("%Y-%m-%dT%H:%M:%S", t) + "Z",
@@ -135,10 +136,15 @@ COUNTS = ["0", "1", "2", "3", "0/1", "1/2", "2/9", "1/2/3", "", "x", "9999999999
           "1000000001", "7/"]
 SERVICES = ["smtp", "submission", "smtps", "", "  smtp", "postfix-out/smtp", "x"]
 
-address = st.sampled_from(ADDRESSES)
+address = st.one_of(st.sampled_from(ADDRESSES[:2]), st.sampled_from(ADDRESSES))  # clients meet
 host = st.sampled_from(["mail.example", "unknown", "h\udcff", ""])
-stats = st.lists(st.builds("{}={}".format, st.sampled_from(COUNTERS), st.sampled_from(COUNTS)),
-                 max_size=8).map(" ".join)
+stats = st.one_of(
+    st.lists(st.builds("{}={}".format, st.sampled_from(COUNTERS), st.sampled_from(COUNTS)),
+             max_size=8).map(" ".join),
+    st.builds("ehlo=1 mail={0} rcpt={1}/{2} data={0} quit=1 commands={4} auth={3}".format,
+              *(st.integers(0, 9) for _ in range(5))),
+    st.builds("ehlo=1 starttls=1 mail={} rcpt={} vrfy={}".format,
+              *(st.integers(0, 9) for _ in range(3))))
 warning = st.sampled_from([*LIMIT_WARNINGS, "Illegal address syntax", "Connection rate limit"])
 message = st.one_of(
     st.builds("connect from {}[{}]".format, host, address),
@@ -153,31 +159,36 @@ message = st.one_of(
               st.integers(0, 99), host, address, st.sampled_from(SERVICES)),
     st.builds("warning: {}: 3 from {}[{}]".format, warning, host, address),
     st.builds("message repeated {} times: [ {}]".format,
-              st.sampled_from(["0", "1", "3", "99999999999999999999"]),
+              st.sampled_from(["0", "1", "3", "99999999999999999999", "0" * 20 + "2"]),
               st.sampled_from(["connect from a[192.0.2.1]", "disconnect from a[192.0.2.1] mail=1",
                                "4A7B: client=a[192.0.2.2]"])),
     st.text(max_size=30),
 )
+DAY = 86400
+when = st.one_of(st.integers(-1, 13).map(lambda n: 30 * n),  # around a new year, or months away
+                 st.sampled_from([d * DAY for d in (-200, -185, -170, -150, 150, 170, 185, 200)]))
 style = {   # how a line is written: its stamp, any wrapper, a cut, its ending
     "stamp": st.sampled_from(sorted(STAMPS)),
     "wrapper": st.sampled_from(["", "", "", "solaris", "container"]),
     "cut": st.one_of(st.none(), st.none(), st.none(), st.integers(0, 200)),
     "end": st.sampled_from(["\n", "\n", "\n", "\r\n", "\r\r\n", "\r"]),
 }
-event = st.fixed_dictionaries({"when": st.integers(-30, 400),
+event = st.fixed_dictionaries({"when": when,
                                "program": st.sampled_from(PROGRAMS), "pid": st.integers(1, 4),
                                "message": message, **style})
+LONG = b"Jan  1 00:00:01 mx postfix/smtpd[9]: connect from a[192.0.2.1] "
 junk = st.one_of(st.binary(max_size=80), st.sampled_from(
-    [b"", b"\x00\x01 binary \xff\xfe", b"x" * 9000, b"postfix-mailcow_1 | not a line",
-     b"Mar  9 10:00:01 mx postfix/smtpd[1]: connect from a[192.0.2.1]\x00"]))
+    [b"", b"\x00\x01 binary \xff\xfe", b"postfix-mailcow_1 | not a line",
+     b"Mar  9 10:00:01 mx postfix/smtpd[1]: connect from a[192.0.2.1]\x00",
+     *(LONG.ljust(size, b"x") + end for size in (8191, 8192, 8193) for end in (b"", b"\r"))]))
 
 
 @st.composite
 def session(draw) -> list[dict]:
     """One smtpd session as Postfix logs it (connect, client=, qmgr's size, perhaps a limit
     warning, disconnect with its counters), each line in a style of its own."""
-    when, pid = draw(st.integers(-30, 400)), draw(st.integers(1, 4))
-    program = draw(st.sampled_from(PROGRAMS[:4]))
+    start, pid = draw(when), draw(st.integers(1, 4))
+    program = draw(st.one_of(st.just(PROGRAMS[0]), st.sampled_from(PROGRAMS[:4])))
     peer, queue_id = f"{draw(host)}[{draw(address)}]", draw(st.sampled_from(QUEUE_IDS))
     said = [(program, f"connect from {peer}")]
     if draw(st.booleans()):
@@ -188,8 +199,9 @@ def session(draw) -> list[dict]:
         said.append((program, f"warning: {draw(warning)}: 9 from {peer} for service "
                               f"{draw(st.sampled_from(SERVICES))}"))
     said.append((program, f"disconnect from {peer} {draw(stats)}"))
-    steps = draw(st.lists(st.integers(0, 70), min_size=len(said), max_size=len(said)))
-    return [{"when": when + sum(steps[:n + 1]), "program": name, "pid": pid, "message": text,
+    steps = draw(st.lists(st.sampled_from([0, 1, 2, 30, 59, 60, 61, 120]), min_size=len(said),
+                          max_size=len(said)))          # anvil's window: start + 60 < now
+    return [{"when": start + sum(steps[:n + 1]), "program": name, "pid": pid, "message": text,
              **draw(st.fixed_dictionaries(style))} for n, (name, text) in enumerate(said)]
 
 
@@ -229,6 +241,9 @@ def logs(draw) -> bytes:
                                            max_size=12)) for e in group]
     if draw(st.booleans()):
         events.sort(key=lambda e: e["when"])
+    shape = draw(st.sampled_from([None, *sorted(STAMPS)]))   # one shape for the whole log, or not
+    if shape:
+        events = [{**e, "stamp": shape} for e in events]
     if draw(st.integers(0, 3)) == 0:
         return b"".join(journal_bytes(e) for e in events) + draw(st.sampled_from(
             [b"", b"not json\n", b"{\"broken\": \n"]))

@@ -33,16 +33,14 @@ def scanner() -> tuple[str, type]:
         raise WizardError(f"{FORCE}={os.environ[FORCE]!r} is not a log scanner: give "
                           f"{' or '.join(SCANNERS)}, or leave it unset")
     if wanted != "python":
-        try:
-            from wizard.traffic._scan import Scanner
-            return "c", Scanner
-        except ImportError as error:
-            if wanted == "c":
-                raise WizardError(
-                    f"{FORCE}=c, but the C extension wizard.traffic._scan cannot be loaded "
-                    f"({error}); install postfix-wizard where a C compiler and Python's headers "
-                    f"are present (e.g. apt-get install gcc python3-dev), or unset "
-                    f"{FORCE}") from None
+        found = _extension()
+        if not isinstance(found, ImportError):
+            return "c", found
+        if wanted == "c":
+            raise WizardError(
+                f"{FORCE}=c, but the C extension wizard.traffic._scan cannot be loaded "
+                f"({found}); install postfix-wizard where a C compiler and Python's headers are "
+                f"present (e.g. apt-get install gcc python3-dev), or unset {FORCE}")
     from wizard.traffic.pyscan import Scanner
     return "python", Scanner
 
@@ -52,9 +50,14 @@ def describe(kind: str) -> str:
     saying why the C one is not used."""
     if kind == "c":
         return SCANNERS["c"]
-    try:
-        from wizard.traffic import _scan  # noqa: F401
-        why = f"{FORCE}=python"
-    except ImportError:
-        why = "no C extension"
+    why = "no C extension" if isinstance(_extension(), ImportError) else f"{FORCE}=python"
     return f"{SCANNERS['python']} ({why}: slower)"
+
+
+def _extension():
+    """The C extension's Scanner, or the ImportError saying why there is none."""
+    try:
+        from wizard.traffic._scan import Scanner
+    except ImportError as error:
+        return error
+    return Scanner
