@@ -166,10 +166,11 @@ message = st.one_of(
 )
 DAY = 86400
 when = st.one_of(st.integers(-1, 13).map(lambda n: 30 * n),  # around a new year, or months away
-                 st.sampled_from([d * DAY for d in (-200, -185, -170, -150, 150, 170, 185, 200)]))
+                 st.sampled_from([d * DAY for d in (-200, -185, -170, -150, 120, 140, 150, 155,
+                                                    170, 185, 200)]))
 style = {   # how a line is written: its stamp, any wrapper, a cut, its ending
     "stamp": st.sampled_from(sorted(STAMPS)),
-    "wrapper": st.sampled_from(["", "", "", "solaris", "container"]),
+    "wrapper": st.sampled_from(["", "", "", "solaris", "container", "far", "too-far"]),
     "cut": st.one_of(st.none(), st.none(), st.none(), st.integers(0, 200)),
     "end": st.sampled_from(["\n", "\n", "\n", "\r\n", "\r\r\n", "\r"]),
 }
@@ -184,13 +185,18 @@ junk = st.one_of(st.binary(max_size=80), st.sampled_from(
 
 
 @st.composite
-def session(draw) -> list[dict]:
+def session(draw, start: int | None = None, program: str | None = None,
+            peer: str | None = None) -> list[dict]:
     """One smtpd session as Postfix logs it (connect, client=, qmgr's size, perhaps a limit
     warning, disconnect with its counters), each line in a style of its own."""
-    start, pid = draw(when), draw(st.integers(1, 4))
-    program = draw(st.one_of(st.just(PROGRAMS[0]), st.sampled_from(PROGRAMS[:4])))
-    peer, queue_id = f"{draw(host)}[{draw(address)}]", draw(st.sampled_from(QUEUE_IDS))
-    said = [(program, f"connect from {peer}")]
+    start = draw(when) if start is None else start
+    pid = draw(st.integers(1, 4))
+    program = program or draw(st.one_of(st.just(PROGRAMS[0]), st.sampled_from(PROGRAMS[:4])))
+    peer = peer or f"{draw(host)}[{draw(address)}]"
+    queue_id = draw(st.sampled_from(QUEUE_IDS))
+    said = [(program, draw(st.sampled_from(["", "", "", "message repeated 2 times: [ ",
+                                            "message repeated 000000000000000000002 times: [ "]))
+             + f"connect from {peer}")]
     if draw(st.booleans()):
         said += [(program, f"{queue_id}: client={peer}"),
                  ("postfix/qmgr", f"{queue_id}: from=<a@b.example>, size="
@@ -212,6 +218,8 @@ def line_bytes(e: dict) -> bytes:
     text = f"{STAMPS[e['stamp']](START + e['when'])} mx {e['program']}[{e['pid']}]: {text}"
     if e["wrapper"] == "container":
         text = f"postfix-mailcow_1    | {text}"
+    elif e["wrapper"] in ("far", "too-far"):          # "| " within the first 120 bytes, or not
+        text = f"{'c' * (114 if e['wrapper'] == 'far' else 119)}| {text}"
     data = text.encode("utf-8", "surrogateescape")
     if e["cut"] is not None:
         data = data[:e["cut"]]
@@ -234,11 +242,22 @@ def journal_bytes(e: dict) -> bytes:
 
 
 @st.composite
+def burst(draw) -> list[dict]:
+    """Sessions of one client a step apart, the steps on either side of anvil's window edge
+    (start + 60 < now): its peaks and histograms depend on where each window starts."""
+    start, program, peer = draw(when), draw(st.sampled_from(PROGRAMS[:4])), "c[192.0.2.9]"
+    steps = draw(st.lists(st.sampled_from([0, 1, 30, 59, 60, 61]), min_size=1, max_size=6))
+    return [e for n in range(len(steps) + 1)
+            for e in draw(session(start + sum(steps[:n]), program, peer))]
+
+
+@st.composite
 def logs(draw) -> bytes:
     """Sessions (interleaved by their times, or not) and single lines of any kind; a quarter of
     them as journalctl's JSON, the rest as log lines with junk among them."""
-    events = [e for group in draw(st.lists(st.one_of(session(), event.map(lambda e: [e])),
-                                           max_size=12)) for e in group]
+    events = [e for group in draw(st.lists(st.one_of(session(), burst(),
+                                                     event.map(lambda e: [e])), max_size=12))
+              for e in group]
     if draw(st.booleans()):
         events.sort(key=lambda e: e["when"])
     shape = draw(st.sampled_from([None, *sorted(STAMPS)]))   # one shape for the whole log, or not
