@@ -19,6 +19,7 @@ RATES = 5                   # connection, message, recipient (with VRFY), auth, 
 CONCURRENCY = RATES         # the histogram after the rates'
 MAX_LINE = 8192
 CACHE_LIMIT = 200000        # entries in a lookup cache before it is cleared
+STAMPS_KEPT = 10000         # parsed stamps kept (a log's lines share their seconds)
 MAX_REPEATS = 100000        # "message repeated N times": N is capped here
 MAX_COUNTED = 1000000000    # a disconnect line's counter is capped here
 UINT32 = 0xFFFFFFFF         # a histogram's values and times (uint32_t in _scan.c)
@@ -27,12 +28,13 @@ MONTHS = {name: number for number, name in enumerate(
      b"Dec"), 1)}
 _MISSING = object()
 
-# `header` in _scan.c: a stamp (RFC 3339, groups 1-9, or classic syslog, groups 10-14), " host ",
-# the program (group 15: postfix[\w.+-]*(/[\w.+-]+)*), "[pid]: " and Solaris' "[ID n facility] ".
-# Each part is matched greedily, as the C code scans it, so no backtracking finds another parse.
+# `header` in _scan.c: a stamp (group 1: RFC 3339, groups 2-10, or classic syslog, groups 11-15),
+# " host ", the program (group 16: postfix[\w.+-]*(/[\w.+-]+)*), "[pid]: " and Solaris'
+# "[ID n facility] ". Each part is matched greedily, as the C code scans it, so no backtracking
+# finds another parse.
 _ISO = rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:Z|([+-])(\d\d):?(\d\d))?"
 _CLASSIC = rb"([A-Z][a-z][a-z])  ?(\d\d?) (\d\d):(\d\d):(\d\d)"
-HEADER = re.compile(rb"(?:" + _ISO + rb"|" + _CLASSIC + rb") [^\s]+ "
+HEADER = re.compile(rb"(" + _ISO + rb"|" + _CLASSIC + rb") [^\s]+ "
                     rb"(postfix[\w.+-]*(?:/[\w.+-]+)*)\[\d+\]: (?:\[ID \d+ [\w.]+\] )?")
 REPEATED = re.compile(rb"message repeated (\d+) times: \[ ?")
 DIGITS = re.compile(rb"\d{1,18}")
@@ -76,6 +78,25 @@ class _Client:
         self.histograms: list[dict[int, int]] = [{} for _ in range(RATES + 1)]
         self.same_network = same_network        # the next client with this network, or -1
         self.wrapped = wrapped
+
+
+def parse_stamp(header: re.Match) -> tuple[int | None, int, int] | None:
+    """A header's stamp as year (None for a classic stamp, which has none), month, and seconds
+    from the month's start (the zone's offset in them); None for a month that is none."""
+    if header.group(11) is not None:                          # classic: no year, no zone
+        month = MONTHS.get(header.group(11), 0)
+        year, offset = None, 0
+        day, hour, minute, second = (int(header.group(g)) for g in (12, 13, 14, 15))
+    else:
+        month = int(header.group(3))
+        year, day, hour, minute, second = (int(header.group(g)) for g in (2, 4, 5, 6, 7))
+        zone = header.group(8)
+        offset = 0 if zone is None else \
+            (int(header.group(9)) * 3600 + int(header.group(10)) * 60) * (-1 if zone == b"+"
+                                                                          else 1)
+    if not 1 <= month <= 12:
+        return None
+    return year, month, (day - 1) * 86400 + hour * 3600 + minute * 60 + second + offset
 
 
 def tally(histogram: dict[int, int], value: int, times: int) -> None:
@@ -133,6 +154,7 @@ class Scanner:
         self.year = self.dated_year = self.dated_month = self.last_month = 0
         self.lines = self.postfix = self.skipped = 0
         self.days: dict[tuple[int, int], int] = {}   # (year, month) → days_from_civil
+        self.stamps: dict[bytes, tuple | None] = {}      # stamp → parsed (`parse_stamp`)
 
     # The lines ------------------------------------------------------------------------------
 
@@ -169,21 +191,27 @@ class Scanner:
                 self.skipped += 1
                 return
         self.postfix += 1
-        program = header.group(15)
+        program = header.group(16)
         if program.endswith(b"/smtpd"):
             said = self.smtpd
         elif program.endswith(b"/qmgr"):
             said = self.qmgr
         else:
             return                                           # counted, nothing more to learn
-        now = self.when(header)
+        stamp = header.group(1)
+        parsed = self.stamps.get(stamp, _MISSING)
+        if parsed is _MISSING:
+            if len(self.stamps) > STAMPS_KEPT:
+                self.stamps.clear()
+            parsed = self.stamps[stamp] = parse_stamp(header)
+        now = self.when(*parsed) if parsed is not None else None
         if now is None:
             self.skipped += 1
             return
         if self.since is not None and now < self.since:
             return
         end = header.end()
-        session = text[header.start(15):end]
+        session = text[header.start(16):end]
         message = text[end:].rstrip(b"\r\n")
         times = 1
         if message.startswith(b"message repeated "):
@@ -206,28 +234,14 @@ class Scanner:
 
     # Time -----------------------------------------------------------------------------------
 
-    def when(self, header: re.Match) -> int | None:
-        """The line's time in epoch seconds; None for a month that is none."""
-        if header.group(10) is not None:                       # classic: no year, no zone
-            month = MONTHS.get(header.group(10), 0)
-            if not month:
-                return None
+    def when(self, year: int | None, month: int, seconds: int) -> int:
+        """A parsed stamp's time in epoch seconds: a classic one's year (None) inferred."""
+        if year is None:
             year = self.classic_year(month)
-            day, hour, minute, second = (int(header.group(g)) for g in (11, 12, 13, 14))
-            offset = 0
-        else:
-            month = int(header.group(2))
-            if not 1 <= month <= 12:
-                return None
-            year, day, hour, minute, second = (int(header.group(g)) for g in (1, 3, 4, 5, 6))
-            zone = header.group(7)
-            offset = 0 if zone is None else \
-                (int(header.group(8)) * 3600 + int(header.group(9)) * 60) * (-1 if zone == b"+"
-                                                                             else 1)
         days = self.days.get((year, month))
         if days is None:
             days = self.days[year, month] = days_from_civil(year, month)
-        return (days + day - 1) * 86400 + hour * 3600 + minute * 60 + second + offset
+        return days * 86400 + seconds
 
     def classic_year(self, month: int) -> int:
         """The first file's date gives the first line's year; each Dec → Jan turn after it
