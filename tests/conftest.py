@@ -23,6 +23,25 @@ def selinux_off(monkeypatch):
     monkeypatch.setenv("POSTFIX_WIZARD_SELINUXFS", str(SELINUX_FIXTURES / "selinuxfs-disabled"))
 
 
+def c_scanner_missing() -> str:
+    """Why the traffic reader's C extension cannot be loaded here; "" when it can."""
+    try:
+        import wizard.traffic._scan  # noqa: F401
+    except ImportError as error:
+        return f"the C log scanner (wizard.traffic._scan) is not built here: {error}"
+    return ""
+
+
+@pytest.fixture(params=["c", "python"])
+def each_scanner(request, monkeypatch):
+    """Runs a test once with each log scanner (wizard.traffic.scanner chooses): the C extension,
+    then pyscan.py, forced through POSTFIX_WIZARD_SCANNER (which subprocesses inherit too)."""
+    if request.param == "c" and c_scanner_missing():
+        pytest.skip(c_scanner_missing())
+    monkeypatch.setenv("POSTFIX_WIZARD_SCANNER", request.param)
+    return request.param
+
+
 @pytest.fixture
 def sample_dirs(tmp_path):
     """A private copy of the bundled Debian 12 Postfix and Dovecot configuration."""

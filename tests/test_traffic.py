@@ -2,7 +2,8 @@
 
 Synthetic logs with known answers, written in every timestamp shape the reader takes, rotated
 and gzipped, with junk mixed in; and every real log in shared/corpus/maillog, each connection
-counted.
+counted. Every test runs with each log scanner (the C extension and pyscan.py: conftest's
+each_scanner).
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import re
 import time
 from pathlib import Path
 
+import subprocess
+import sys
+
 import pytest
 
 from wizard.traffic.reading import LineReader, read_paths
@@ -22,6 +26,9 @@ from wizard.traffic.analysis import RATE_OF, Exceptions, summarize
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "maillog"
 START = calendar.timegm((2026, 3, 9, 10, 0, 0))
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("each_scanner")
 
 
 # Synthetic traffic with known answers ------------------------------------------------------------
@@ -373,3 +380,18 @@ def test_what_a_typed_value_would_refuse_matches_the_clients_one_by_one(tmp_path
         assert judged.peak == max(map(value, clients))
     assert traffic.judge("smtpd_client_connection_rate_limit", 3).busiest == "192.0.2.10 on smtp"
     assert traffic.judge("smtpd_helo_required", 3) is None
+
+
+# Which scanner ran ----------------------------------------------------------------------------
+
+def test_traffic_says_which_scanner_read_the_log(each_scanner):
+    """The report names the scanner (and why it is the slower one); --json has it as "scanner"."""
+    command = [sys.executable, "-m", "wizard", "--demo", "debian12", "traffic", "--log",
+               str(ROOT / "samples" / "traffic" / "mail.log")]
+    report = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    document = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert report.returncode == document.returncode == 0, report.stderr + document.stderr
+    named = {"c": "C extension",
+             "python": "Python (POSTFIX_WIZARD_SCANNER=python: slower)"}[each_scanner]
+    assert f"\nLog scanner: {named}\n" in report.stdout
+    assert json.loads(document.stdout)["scanner"] == each_scanner

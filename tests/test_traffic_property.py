@@ -3,20 +3,25 @@
 Hypothesis draws bursts (per client: how many connections, and how many MAIL commands each
 session sends); they are driven at one live pair (tests/harness.py) with low limits and loopback
 not excepted; the pair's log since the example began is read back through wizard/traffic, and
-what the replay says the limits would have refused must equal the refusals smtpd logged.
+what the replay says the limits would have refused must equal the refusals smtpd logged, read
+with each log scanner (the C extension and pyscan.py) in turn: the daemons are driven once.
 """
 from __future__ import annotations
 
+import os
 import smtplib
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import c_scanner_missing
 from test_live import harness  # the harness module, as test_live imported it
 from test_live import fresh_ip
 from wizard.traffic.reading import LineReader
 from wizard.traffic.replay import Replay
+from wizard.traffic import FORCE
 from wizard.traffic.analysis import Exceptions, summarize
 
 pytestmark = harness.daemon_marks()
@@ -58,11 +63,15 @@ def test_the_replay_refuses_what_the_daemons_refused(pair, traffic):
         drive(pair, source, mails)
     expected = sum(len(m) for m in traffic)
     harness._wait(lambda: pair.postfix_logs(since).count("disconnect from") >= expected, 10)
-    replay = Replay(3600)
-    reader = LineReader(replay)
-    reader.read(pair.postfix_logs(since).splitlines(keepends=True))
-    found = summarize(replay, reader.tally, Exceptions([]))
-    would = {(r["parameter"], r["client"]): r["times"] for r in found.would_refuse(LIMITS)}
-    logged = {(parameter, c.address): times for c in found.clients
-              for parameter, times in (c.refusals or {}).items()}
-    assert would == logged, pair.postfix_logs(since)[-3000:]
+    log = pair.postfix_logs(since)
+    for kind in ("python",) if c_scanner_missing() else ("c", "python"):   # (each_scanner skips)
+        with mock.patch.dict(os.environ, {FORCE: kind}):
+            replay = Replay(3600)
+            reader = LineReader(replay)
+            reader.read(log.splitlines(keepends=True))
+        assert reader.kind == kind
+        found = summarize(replay, reader.tally, Exceptions([]))
+        would = {(r["parameter"], r["client"]): r["times"] for r in found.would_refuse(LIMITS)}
+        logged = {(parameter, c.address): times for c in found.clients
+                  for parameter, times in (c.refusals or {}).items()}
+        assert would == logged, (kind, log[-3000:])

@@ -1,5 +1,6 @@
-"""The compiled scanner (wizard/traffic/_scan.c) on input nobody planned: whatever the bytes,
-it never crashes, counts every line, and reads the same whichever way the bytes are cut."""
+"""The log scanners (the C extension wizard/traffic/_scan.c and pyscan.py, each test with each:
+conftest's each_scanner) on input nobody planned: whatever the bytes, they never crash, count
+every line, and read the same whichever way the bytes are cut."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 from wizard.traffic.reading import LineReader
 from wizard.traffic.replay import Replay
 from wizard.traffic.analysis import Exceptions, summarize
+
+pytestmark = pytest.mark.usefixtures("each_scanner")
 
 STAMPS = ["Mar  9 10:00:01", "Dec 31 23:59:59", "Jan  1 00:00:00", "Foo 1 10:00:00",
           "2026-03-09T10:00:01.055503+01:00", "2026-03-09T10:00:01Z", "2026-13-09T10:00:01",
@@ -73,7 +76,9 @@ class _Cut(io.RawIOBase):
         return len(taken)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# each_scanner is function-scoped, and the same scanner for every example: as meant
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(lines, st.lists(st.integers(min_value=0, max_value=5000), max_size=8))
 def test_any_bytes_read_alike_however_they_are_cut(chosen, cuts):
     data = b"\n".join(chosen)

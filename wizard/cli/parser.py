@@ -23,6 +23,19 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class _Version(argparse.Action):
+    """--version (wizard/cli/version.py), worked out only when asked for: `--help` stays quick."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version, the Python and the log scanner in use, and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from wizard.cli.version import version_line
+        print(version_line())
+        parser.exit(0)
+
+
 def _command(commands, name: str, help: str, examples: list[str]) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         name, help=help, description=help[0].upper() + help[1:] + ".",
@@ -57,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  postfix-wizard apply --preset rhel9-guide --dry-run\n"
                "  postfix-wizard rollback")
     _add_common(parser)
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--preset", metavar="NAME|PATH", help="open the wizard with a preset loaded")
     parser.add_argument("--theme", choices=("dark", "light"), default="dark",
                         help="colours for a dark or a light terminal background (default dark)")

@@ -39,10 +39,12 @@ def run_traffic(args: argparse.Namespace, out: Out) -> int:
 
 
 def show_traffic(traffic, limits: dict[str, int], top: int, judged: str, out: Out) -> None:
+    from wizard.traffic import describe
     from wizard.traffic.analysis import SUGGESTION_RULE
     tally = traffic.tally
     out.line(f"Read {tally.lines} lines ({tally.postfix} Postfix, {tally.skipped} skipped) from "
              f"{', '.join(tally.sources) or 'nothing'}; window {traffic.window_seconds} s.", "bold")
+    out.line(f"Log scanner: {describe(tally.scanner)}")
     for note in traffic.notes:
         out.line(f"NOTE: {note}", "yellow")
     out.line(f"{'client':<28} {'service':<12} {'conns':>6} {'conn/w':>6} {'open':>5} "

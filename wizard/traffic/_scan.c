@@ -10,9 +10,16 @@
    clients. What a line may look like is documented in reading.py, and the counting, with
    anvil's source for it, in replay.py.
 
-   Built against the limited API (3.11), so one wheel serves every later CPython. */
+   Optional: setup.py builds it when it can, and where it cannot (no C compiler) the reader uses
+   pyscan.py, the same scanner in Python, slower (wizard/traffic/__init__.py chooses).
 
-#define Py_LIMITED_API 0x030B0000
+   Built against the limited API of 3.9 (setup.py defines Py_LIMITED_API), so one wheel serves
+   every later CPython: no buffer protocol (3.11), no PyUnicode_AsUTF8AndSize or Py_NewRef
+   (3.10), no PyMem_Calloc, hence `feed` takes bytes or a bytearray and `utf8` makes a bytes object. */
+
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03090000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -381,11 +388,12 @@ static void forget(Slot *slot)
 static int map_resize(Map *m)
 {
     size_t size = m->size < 64 ? 64 : (m->live * 4 > m->size ? m->size * 2 : m->size);
-    Slot *old = m->slots, *slots = PyMem_Calloc(size, sizeof(Slot));
+    Slot *old = m->slots, *slots = PyMem_Malloc(size * sizeof(Slot));   /* no Calloc in 3.9's */
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
+    memset(slots, 0, size * sizeof(Slot));
     Map grown = {slots, size, 0, 0};
     for (size_t i = 0; i < m->size; i++)
         if (old[i].state == LIVE) {
@@ -505,14 +513,27 @@ static int count(Scanner *s, Client *c, long long now, int kind, long n)
     return 0;
 }
 
-static Text utf8(PyObject *text)
+/* A str's UTF-8, in a new bytes object that the caller keeps while it uses `out` (NULL, and
+   out->len -1, on an error). */
+static PyObject *utf8(PyObject *text, Text *out)
 {
-    Py_ssize_t len = 0;
-    const char *at = PyUnicode_AsUTF8AndSize(text, &len);
-    return (Text){at, at ? len : -1};
+    char *at = NULL;
+    Py_ssize_t len = -1;
+    PyObject *bytes = PyUnicode_AsUTF8String(text);
+    if (bytes != NULL && PyBytes_AsStringAndSize(bytes, &at, &len) < 0)
+        Py_CLEAR(bytes);
+    *out = bytes ? (Text){at, len} : (Text){NULL, -1};
+    return bytes;
 }
 
-static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, Text key)
+static PyObject *new_ref(PyObject *object)
+{
+    Py_INCREF(object);
+    return object;
+}
+
+static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, Text net,
+                             Text key)
 {
     if (s->count == s->capacity) {
         Py_ssize_t more = s->capacity ? 2 * s->capacity : 1024;
@@ -527,15 +548,14 @@ static Py_ssize_t new_client(Scanner *s, PyObject *service, PyObject *network, T
     Client *c = &s->clients[index];
     memset(c, 0, sizeof *c);
     c->start = -1, c->same_network = -1;
-    Text net = utf8(network);
-    if (net.len < 0 || map_put(&s->by_key, key, index) < 0)
+    if (map_put(&s->by_key, key, index) < 0)
         return -1;
     map_get(&s->networks, net, &c->same_network);
     if (map_put(&s->networks, net, index) < 0)
         return -1;
     if ((c->wrapped = PySet_Contains(s->wrapped, service)) < 0)
         return -1;
-    c->service = Py_NewRef(service), c->network = Py_NewRef(network);
+    c->service = new_ref(service), c->network = new_ref(network);
     s->count++;
     return index;
 }
@@ -546,14 +566,18 @@ static Py_ssize_t client(Scanner *s, PyObject *service, PyObject *address)
     PyObject *network = PyObject_CallFunctionObjArgs(s->network_of, address, NULL);
     if (network == NULL)
         return -1;
-    Text name = utf8(service), net = utf8(network);
+    Text name, net;
+    PyObject *name_bytes = utf8(service, &name);
+    PyObject *net_bytes = name_bytes ? utf8(network, &net) : NULL;
     Py_ssize_t index = -1;
-    if (name.len >= 0 && net.len >= 0 && name.len + net.len <= 2 * MAX_LINE) {
+    if (net_bytes && name.len + net.len <= 2 * MAX_LINE) {
         Text key = pair(s->inner, name, net);
         if (!map_get(&s->by_key, key, &index))
-            index = new_client(s, service, network, key);
+            index = new_client(s, service, network, net, key);
     } else if (!PyErr_Occurred())
         PyErr_SetString(PyExc_ValueError, "a service or network name too long");
+    Py_XDECREF(name_bytes);
+    Py_XDECREF(net_bytes);
     Py_DECREF(network);
     if (index >= 0)
         s->clients[index].seen = ++s->tick;
@@ -599,11 +623,10 @@ static Py_ssize_t client_named(Scanner *s, Text name, Text address)
 }
 
 /* The client last seen at a network, or -1. */
-static Py_ssize_t last_at(Scanner *s, PyObject *network)
+static Py_ssize_t last_at(Scanner *s, Text net)
 {
-    Text net = utf8(network);
     Py_ssize_t index, found = -1;
-    if (net.len < 0 || !map_get(&s->networks, net, &index))
+    if (!map_get(&s->networks, net, &index))
         return -1;
     for (; index >= 0; index = s->clients[index].same_network)
         if (found < 0 || s->clients[index].seen > s->clients[found].seen)
@@ -699,12 +722,13 @@ static int warned(Scanner *s, Text text)
     }
     PyObject *address = as_str(client_address(rest));
     PyObject *network = address ? PyObject_CallFunctionObjArgs(s->network_of, address, NULL) : NULL;
-    Text net = network ? utf8(network) : (Text){NULL, -1};
+    Text net = {NULL, -1};
+    PyObject *net_bytes = network ? utf8(network, &net) : NULL;
     Py_ssize_t index = -1;
     if (net.len > 2 * MAX_LINE - named.len)
         net.len = -1;                                /* a network no line could name */
     if (net.len >= 0 && !map_get(&s->by_key, pair(s->outer, named, net), &index))
-        index = last_at(s, network);
+        index = last_at(s, net);
     if (index < 0 && net.len >= 0) {
         PyObject *fallback = as_str(named.len ? named : (Text){"smtp", 4});
         index = fallback ? client(s, fallback, address) : -1;
@@ -724,6 +748,7 @@ static int warned(Scanner *s, Text text)
     }
     Py_XDECREF(address);
     Py_XDECREF(network);
+    Py_XDECREF(net_bytes);
     return rc;
 }
 
@@ -839,14 +864,17 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs)
         return -1;
     }
     for (Py_ssize_t i = 0; i < 5; i++) {
-        Text name = utf8(PyTuple_GetItem(counted, i));
-        if (name.len < 0 || name.len >= 16) {
+        Text name;
+        PyObject *bytes = utf8(PyTuple_GetItem(counted, i), &name);
+        if (bytes == NULL || name.len >= 16) {
+            Py_XDECREF(bytes);
             PyErr_SetString(PyExc_ValueError, "counted: names of 1 to 15 bytes");
             return -1;
         }
         memcpy(s->counted[i], name.at, (size_t)name.len);
         s->counted[i][name.len] = '\0';
         s->counted_len[i] = (size_t)name.len;
+        Py_DECREF(bytes);
     }
     Py_INCREF(s->service_of);
     Py_INCREF(s->network_of);
@@ -884,16 +912,33 @@ static void Scanner_dealloc(Scanner *s)
     Py_DECREF(type);
 }
 
-static PyObject *Scanner_feed(Scanner *s, PyObject *data)
+/* feed(data, end=len(data)): the lines in data[:end], data bytes or a bytearray (the reader's
+   buffer, which a memoryview held here keeps from being resized meanwhile). */
+static PyObject *Scanner_feed(Scanner *s, PyObject *args)
 {
-    Py_buffer view;
+    PyObject *data, *held = NULL;
+    Py_ssize_t length = -1, size;
+    char *start;
+    if (!PyArg_ParseTuple(args, "O|n", &data, &length))
+        return NULL;
     if (s->finished) {
         PyErr_SetString(PyExc_RuntimeError, "the scanner has finished: no more lines");
         return NULL;
     }
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+    if (PyBytes_Check(data)) {
+        if (PyBytes_AsStringAndSize(data, &start, &size) < 0)
+            return NULL;
+    } else if (PyByteArray_Check(data)) {
+        if ((held = PyMemoryView_FromObject(data)) == NULL)
+            return NULL;
+        start = PyByteArray_AsString(data), size = PyByteArray_Size(data);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "feed: bytes or a bytearray");
         return NULL;
-    const char *p = view.buf, *end = p + view.len;
+    }
+    if (length >= 0 && length < size)
+        size = length;
+    const char *p = start, *end = p + size;
     int rc = 0;
     while (p < end && rc == 0) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -904,7 +949,7 @@ static PyObject *Scanner_feed(Scanner *s, PyObject *data)
         rc = line(s, t);
         p = nl ? nl + 1 : end;
     }
-    PyBuffer_Release(&view);
+    Py_XDECREF(held);
     if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -1022,8 +1067,8 @@ static PyObject *Scanner_figures(Scanner *s, PyObject *unused)
 {
     return Py_BuildValue("{sLsLsLsNsN}", "lines", s->lines, "postfix", s->postfix,
                          "skipped", s->skipped,
-                         "first", s->has_first ? PyLong_FromLongLong(s->first) : Py_NewRef(Py_None),
-                         "last", s->has_first ? PyLong_FromLongLong(s->last) : Py_NewRef(Py_None));
+                         "first", s->has_first ? PyLong_FromLongLong(s->first) : new_ref(Py_None),
+                         "last", s->has_first ? PyLong_FromLongLong(s->last) : new_ref(Py_None));
 }
 
 static PyObject *Scanner_set_since(Scanner *s, PyObject *arg)
@@ -1044,7 +1089,7 @@ static PyObject *Scanner_set_year(Scanner *s, PyObject *arg)
 }
 
 static PyMethodDef Scanner_methods[] = {
-    {"feed", (PyCFunction)Scanner_feed, METH_O, "Read the lines in a bytes-like object."},
+    {"feed", (PyCFunction)Scanner_feed, METH_VARARGS, "Read the lines in data[:end]."},
     {"finish", (PyCFunction)Scanner_finish, METH_NOARGS, "Close every window; the clients."},
     {"histogram", (PyCFunction)Scanner_histogram, METH_VARARGS, "One client's histogram."},
     {"summed", (PyCFunction)Scanner_summed, METH_VARARGS, "Clients' histograms, summed."},
@@ -1073,9 +1118,11 @@ static int exec_module(PyObject *module)
     PyObject *type = PyType_FromSpec(&Scanner_spec);
     if (type == NULL)
         return -1;
-    int rc = PyModule_AddObjectRef(module, "Scanner", type);
-    Py_DECREF(type);
-    return rc;
+    if (PyModule_AddObject(module, "Scanner", type) < 0) {    /* it steals on success */
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
 }
 
 static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, exec_module}, {0, NULL}};

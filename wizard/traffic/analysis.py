@@ -196,6 +196,7 @@ class Traffic:
         return {"window_seconds": self.window_seconds,
                 "lines": self.tally.lines, "postfix_lines": self.tally.postfix,
                 "skipped_lines": self.tally.skipped, "sources": self.tally.sources,
+                "scanner": self.tally.scanner,
                 "first": self.first, "last": self.last,
                 "clients": map(self.client_json, busiest[:top]),
                 "suggestions": self.suggestions(), "suggestion_rule": SUGGESTION_RULE,

@@ -12,8 +12,9 @@ Dec→Jan turn), RFC 3339 with fractions and offset (Debian's rsyslog), Postfix'
 names (postfix-out/smtpd, postfix/submission/smtpd). A line that is not Postfix's, or is cut,
 binary or huge, is counted and skipped.
 
-The lines themselves are parsed, and counted, by the compiled scanner (_scan.c): this module
-opens the sources and hands it their bytes a megabyte at a time. Everything streams: what is
+The lines themselves are parsed, and counted, by the scanner (the C extension _scan.c, else
+pyscan.py: wizard.traffic.scanner chooses): this module opens the sources and hands it their
+bytes a megabyte at a time. Everything streams: what is
 kept grows with the clients seen (and the sessions open at once), never with the length of the
 log.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator
 
 from wizard.errors import WizardError
-from wizard.traffic._scan import Scanner
+from wizard.traffic import scanner
 
 if TYPE_CHECKING:
     from wizard.traffic.replay import Replay
@@ -57,17 +58,19 @@ class Tally:
     postfix: int = 0
     skipped: int = 0          # not Postfix's, cut, binary or too long
     sources: list[str] = field(default_factory=list)
+    scanner: str = "c"        # which read the lines: "c" (the extension) or "python"
 
 
 class LineReader:
-    """Feeds lines to the compiled scanner (_scan.c), which parses them and counts as anvil does
-    for the Replay given. `services` maps a syslog name (postfix/submission) to the master.cf
+    """Feeds lines to the scanner (wizard.traffic.scanner), which parses them and counts as
+    anvil does for the Replay given. `services` maps a syslog name (postfix/submission) to the master.cf
     service anvil counts under; without it, the name's middle part, else smtp."""
 
     def __init__(self, replay: Replay, services: dict[str, str] | None = None,
                  year: int | None = None) -> None:
         self.services = dict(services or {})
         self.sources: list[str] = []
+        self.kind, Scanner = scanner()
         self.scanner = Scanner(replay.unit, self.service, replay.network, LIMIT_WARNINGS,
                                COUNTED, replay.wrapped)
         self.scanner.set_year(year or time.gmtime().tm_year)
@@ -77,7 +80,8 @@ class LineReader:
     @property
     def tally(self) -> Tally:
         figures = self.scanner.figures()
-        return Tally(figures["lines"], figures["postfix"], figures["skipped"], self.sources)
+        return Tally(figures["lines"], figures["postfix"], figures["skipped"], self.sources,
+                     self.kind)
 
     @property
     def since(self) -> int | None:
@@ -113,7 +117,7 @@ class LineReader:
                 end = kept + got
                 last = buffer.rfind(b"\n", 0, end) + 1
                 if last:
-                    self.scanner.feed(view[:last])
+                    self.scanner.feed(buffer, last)
                     view[:end - last] = view[last:end]
                 kept = end - last
             if kept == len(buffer):                 # one line longer than the buffer
