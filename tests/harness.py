@@ -295,7 +295,9 @@ def _wizard_python_flags() -> "list[str]":
     """Interpreter flags for `python -m wizard`: the CLI must be the `wizard` this process
     imports.  `-m` puts the working directory (the repository root) first on sys.path, so
     when the tests import an installed wizard (e.g. a wheel in the Debian 13 root's venv,
-    tests run as venv/bin/pytest), -P keeps the checkout's wizard/ out of the subprocess."""
+    tests run as venv/bin/pytest), -I keeps the checkout's wizard/ out of the subprocess
+    (isolated mode: -P's safe path, which Python 3.9 and 3.10 lack, plus -E and -s; the
+    subprocess needs none of the PYTHON* variables nor the user's site directory)."""
     if "wizard_flags" not in _cache:
         import importlib.util
         try:
@@ -305,7 +307,7 @@ def _wizard_python_flags() -> "list[str]":
         origin = spec.origin if spec is not None else None
         installed = origin is not None and \
             not Path(origin).resolve().is_relative_to(REPO_ROOT / "wizard")
-        _cache["wizard_flags"] = ["-P"] if installed else []
+        _cache["wizard_flags"] = ["-I"] if installed else []
     return _cache["wizard_flags"]
 
 
