@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from wizard.files.dovecot import (DovecotConfig, InetListenerRequest, Listener, Setting,
                                   UnixListenerRequest, parse)
 from wizard.errors import ConfigError
+from wizard.server import versions
 from wizard.server.versions import installed_dovecot
 
 CORPUS = Path(os.environ.get("POSTFIX_WIZARD_CORPUS")
@@ -616,6 +617,10 @@ def stock_layout_takes_the_edits(root: Path, generation: str) -> None:
 def test_bundled_debian_sample_matches_the_installed_stock_config(sample, installed):
     if not (installed / "dovecot.conf").is_file():
         pytest.skip(f"needs {installed}")
+    recorded = versions.recorded(sample.parent)
+    if installed == Path("/etc/dovecot") and installed_dovecot() != recorded.dovecot:
+        pytest.skip(f"this machine's Dovecot is {installed_dovecot()}, not the "
+                    f"{recorded.dovecot} of {recorded.release} the sample was taken from")
     files = sorted(p.relative_to(sample) for p in sample.rglob("*.conf*"))
     assert files and files == sorted(p.relative_to(installed) for p in installed.rglob("*.conf*"))
     for path in files:
