@@ -1,4 +1,4 @@
-"""The Debian 13 root (Postfix 3.10, Dovecot 2.4) that .ci/debian13-root builds, seen from the
+"""The Debian 13 root (Postfix 3.10, Dovecot 2.4) that `.ci/root trixie` builds, seen from the
 Debian 12 host: run that generation's own tools (doveconf, postconf) on files staged inside it.
 
 Tests that need it skip, saying why, only when the root is missing or we are not root (chroot);
@@ -25,7 +25,7 @@ def why_unavailable() -> str | None:
     if os.geteuid() != 0:
         return "the Debian 13 root needs chroot, which needs root"
     if not (ROOT / ".postfix-wizard-root").is_file():
-        return f"no Debian 13 root at {ROOT} (build it: .ci/debian13-root {ROOT})"
+        return f"no Debian 13 root at {ROOT} (build it: .ci/root trixie {ROOT})"
     return None
 
 

@@ -90,6 +90,11 @@ import time
 import base64
 from pathlib import Path
 
+try:
+    import wizard_process
+except ImportError:                 # imported as tests.harness, without tests/ on sys.path
+    from tests import wizard_process
+
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 POSTALIAS = "/usr/sbin/postalias"
@@ -289,24 +294,6 @@ def _tls_material() -> "tuple[str, str]":
                 raise RuntimeError("openssl failed: " + r.stderr)
             _cache["tls"] = (Path(key).read_text(), Path(crt).read_text())
     return _cache["tls"]
-
-
-def _wizard_python_flags() -> "list[str]":
-    """Interpreter flags for `python -m wizard`: the CLI must be the `wizard` this process
-    imports.  `-m` puts the working directory (the repository root) first on sys.path, so
-    when the tests import an installed wizard (e.g. a wheel in the Debian 13 root's venv,
-    tests run as venv/bin/pytest), -P keeps the checkout's wizard/ out of the subprocess."""
-    if "wizard_flags" not in _cache:
-        import importlib.util
-        try:
-            spec = importlib.util.find_spec("wizard")
-        except (ImportError, ValueError):
-            spec = None
-        origin = spec.origin if spec is not None else None
-        installed = origin is not None and \
-            not Path(origin).resolve().is_relative_to(REPO_ROOT / "wizard")
-        _cache["wizard_flags"] = ["-P"] if installed else []
-    return _cache["wizard_flags"]
 
 
 def password_hash(password: str) -> str:
@@ -934,7 +921,7 @@ userdb {{
                 str(self.dovecot_dir), "--backup-dir", str(self.backup_dir)]
         env = dict(os.environ, NO_COLOR="1",
                    PATH=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
-        r = _sh([sys.executable, *_wizard_python_flags(), "-m", "wizard", *argv],
+        r = _sh([*wizard_process.python(), "-m", "wizard", *argv],
                 cwd=str(REPO_ROOT), env=env, timeout=timeout, stdin=subprocess.DEVNULL)
         self.wizard_runs.append((argv, r.returncode, r.stdout, r.stderr))
         # the wizard rewrote main.cf just now; see _age_config()

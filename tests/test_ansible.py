@@ -28,7 +28,7 @@ import debian13
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "debian12"
 BIN = Path(sys.executable).parent
-WIZARD_IN_ROOT = "/opt/postfix-wizard/venv/bin/postfix-wizard"     # .ci/in-debian13 setup
+WIZARD_IN_ROOT = "/opt/postfix-wizard/venv/bin/postfix-wizard"     # .ci/in-root ROOT setup
 
 
 @dataclass
@@ -64,7 +64,7 @@ def fleet(tmp_path, collections):
     why = debian13.why_unavailable()
     if why is None and not (debian13.ROOT / WIZARD_IN_ROOT.lstrip("/")).exists():
         why = ("the wizard is not installed in the Debian 13 root "
-               f"(.ci/in-debian13 {debian13.ROOT} setup)")
+               f"(.ci/in-root {debian13.ROOT} setup)")
     if why:
         pytest.skip(why)
     here = tmp_path / "mx1"

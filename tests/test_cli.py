@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import wizard_process
 from wizard import cli
 from wizard.server import versions
 from wizard.server.postconf import defaults as postconf_defaults
@@ -47,7 +48,7 @@ def sentences(text: str) -> int:
 
 def run(*args, cwd: Path, stdin=subprocess.DEVNULL, env: dict | None = None):
     """`postfix-wizard ARGS`; stderr never holds a traceback, and at most two plain sentences."""
-    result = subprocess.run([sys.executable, "-m", "wizard", *map(str, args)], cwd=cwd,
+    result = subprocess.run([*wizard_process.python(), "-m", "wizard", *map(str, args)], cwd=cwd,
                             stdin=stdin, capture_output=True, text=True, timeout=120,
                             env=env or environment(), preexec_fn=lambda: os.umask(0o022))
     assert "Traceback" not in result.stderr, result.stderr
@@ -428,7 +429,7 @@ def test_help_shows_examples_without_colour(tmp_path, command):
 def on_terminal(box: Box, *args, answer: bytes = b"", **env: str) -> tuple[int, str, str]:
     """Run with stdin and stdout on a pseudo-terminal; return the exit status, output, stderr."""
     master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "wizard", *map(str, args), *box.dirs],
+    process = subprocess.Popen([*wizard_process.python(), "-m", "wizard", *map(str, args), *box.dirs],
                                cwd=box.root, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
                                env=environment(**env), preexec_fn=lambda: os.umask(0o022))
     os.close(slave)
@@ -710,7 +711,7 @@ def test_traffic_reads_journal_json_from_standard_input():
                 "SYSLOG_IDENTIFIER": "postfix/smtpd", "_PID": str(100 + i),
                 "MESSAGE": f"connect from a.example[192.0.2.{i % 3}]"} for i in range(9)]
     text = "\n".join(json.dumps(e) for e in entries) + "\n"
-    result = subprocess.run([sys.executable, "-m", "wizard", "--demo", "traffic", "--log", "-",
+    result = subprocess.run([*wizard_process.python(), "-m", "wizard", "--demo", "traffic", "--log", "-",
                              "--json"], input=text, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)

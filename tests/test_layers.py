@@ -8,10 +8,10 @@ import json
 import pkgutil
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import wizard
+import wizard_process
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
@@ -118,6 +118,6 @@ def test_core_imports_without_textual():
     assert "wizard.rules" in names and "wizard.files.maincf" in names
     code = (f"import json, sys, importlib; [importlib.import_module(m) for m in {names!r}]; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([*wizard_process.python(), "-c", code], capture_output=True, text=True,
                             check=True)
     assert json.loads(result.stdout) == []

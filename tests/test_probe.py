@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import pty
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import wizard_process
 from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, banners, ehlo_features, fresh_ip, make_pair  # noqa: F401
 from wizard.change import pending
@@ -93,7 +93,7 @@ def test_previous_files_that_fail_too_are_named_plainly(make_pair):
 def run_in_a_terminal(pair, *args: str) -> tuple[int, int]:
     """The wizard in a pseudo-terminal of its own session, as over SSH; then the shell waits.
     Returns (the session leader's pid, the terminal's fd)."""
-    argv = [sys.executable, *harness._wizard_python_flags(), "-m", "wizard", *args,
+    argv = [*wizard_process.python(), "-m", "wizard", *args,
             "--postfix-dir", str(pair.postfix_dir),
             "--dovecot-dir", str(pair.dovecot_dir), "--backup-dir", str(pair.backup_dir)]
     command = " ".join(f"'{a}'" for a in argv) + "; echo WIZARD-EXIT $?; sleep 600"

@@ -13,12 +13,12 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import wizard_process
 from wizard.settings import presets
 from wizard.change import backups, journal, rollback, staging, transaction
 from wizard.change.plan import make_plan
@@ -44,7 +44,7 @@ def environment(**extra: str) -> dict:
 
 
 def wizard_command(*args) -> list[str]:
-    return [sys.executable, "-m", "wizard", *map(str, args)]
+    return [*wizard_process.python(), "-m", "wizard", *map(str, args)]
 
 
 def cli(*args) -> subprocess.CompletedProcess:

@@ -125,9 +125,9 @@ def check_listener(target: Target, since: logs.Mark | None = None,
         missing = handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
             progress(f"Dovecot's auth listener {target.auth_socket} serves "
-                 f"{' '.join(served.mechanisms)}")
+                 f"{' '.join(served.public)}")
             return
-        problem = (f"it serves {' '.join(served.mechanisms) or 'no mechanism'}, not "
+        problem = (f"it serves {' '.join(served.public) or 'no mechanism'}, not "
                    f"{' '.join(missing)}")
     except OSError as error:
         problem = f"it does not answer ({error.strerror or error})"

@@ -31,6 +31,12 @@ class Handshake:
     mechanisms: tuple[str, ...]        # lower case, as the wizard and Dovecot's files write them
     flags: dict[str, frozenset[str]] = field(default_factory=dict)   # plaintext, anonymous, …
 
+    @property
+    def public(self) -> tuple[str, ...]:
+        """The mechanisms a client may use: not those flagged private (Dovecot 2.4.5 lists
+        its own `dovecot-token` so; Postfix never offers a private one)."""
+        return tuple(m for m in self.mechanisms if "private" not in self.flags.get(m, ()))
+
 
 @dataclass(frozen=True)
 class AuthSocket:
