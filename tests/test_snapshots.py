@@ -18,6 +18,7 @@ from snapshot_apps.factory import (SAMPLE, focus_field, make_app, no_blink, pick
                                    recorded_as, set_focused, settle, tab_until,
                                    type_into_focused)
 from wizard.change import backups
+from wizard.server import postconf
 
 pytestmark = pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
 
@@ -194,6 +195,11 @@ def fixed_backup_id(monkeypatch):
 def test_screen(drive, size, snap_compare, tmp_path, fixed_backup_id):
     sample = recorded_as(tmp_path / "sample35", "3.5.25", "Debian 11") \
         if drive in ON_POSTFIX35 else SAMPLE
+    installed = postconf.defaults().get("mail_version", "") if shutil.which("postconf") else ""
+    if drive in (result, result_pane) and installed and not installed.startswith("3.7."):
+        # the apply is checked by this machine's postconf, which notes on the screen a Postfix
+        # other than the sample's (in the bullseye root, 3.5): record the sample as this one's
+        sample = recorded_as(tmp_path / "sample-here", installed, "Debian 12")
     app = make_app(tmp_path / "demo", sample=sample)
 
     async def run_before(pilot):

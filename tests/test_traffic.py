@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import pytest
+import wizard_process
 
 from wizard.traffic.reading import LineReader, read_paths
 from wizard.traffic.replay import PARAMETERS, Replay
@@ -386,7 +387,7 @@ def test_what_a_typed_value_would_refuse_matches_the_clients_one_by_one(tmp_path
 
 def test_traffic_says_which_scanner_read_the_log(each_scanner):
     """The report names the scanner (and why it is the slower one); --json has it as "scanner"."""
-    command = [sys.executable, "-m", "wizard", "--demo", "debian12", "traffic", "--log",
+    command = [*wizard_process.python(), "-m", "wizard", "--demo", "debian12", "traffic", "--log",
                str(ROOT / "samples" / "traffic" / "mail.log")]
     report = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     document = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=ROOT)

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import wizard_process
 
 from wizard import cli
 from wizard.cli import version
@@ -18,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_version_names_the_package_python_and_the_scanner(each_scanner):
-    result = subprocess.run([sys.executable, "-m", "wizard", "--version"], capture_output=True,
-                            text=True, cwd=ROOT)
+    result = subprocess.run([*wizard_process.python(), "-m", "wizard", "--version"],
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     scanner = {"c": "C extension",
                "python": "Python (POSTFIX_WIZARD_SCANNER=python: slower)"}[each_scanner]

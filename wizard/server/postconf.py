@@ -179,7 +179,8 @@ def _braced(inner: str, lookup, depth: int) -> str:
 
 
 def _relational(inner: str, lookup, depth: int) -> str:
-    """${{a} op {b} ? {x} : {y}}, with op ==, !=, <level, <=level, >level or >=level."""
+    """${{a} op {b} ? {x} : {y}}, with op ==, !=, <, <=, >, >= (numbers when both are), or
+    <level, <=level, >level, >=level (compatibility levels such as 3.6)."""
     parts = _groups(inner)
     if len(parts) not in (5, 7) or parts[3] != "?" or (len(parts) == 7 and parts[5] != ":"):
         return "${" + inner + "}"
@@ -190,8 +191,10 @@ def _relational(inner: str, lookup, depth: int) -> str:
         truth = {"<level": left_level < right_level, "<=level": left_level <= right_level,
                  ">level": left_level > right_level,
                  ">=level": left_level >= right_level}.get(operator)
-    else:
-        truth = {"==": left == right, "!=": left != right}.get(operator)
+    else:      # Postfix 3.5 writes its compatibility tests with plain <: numbers if both are
+        a, b = (int(left), int(right)) if left.isdigit() and right.isdigit() else (left, right)
+        truth = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
+                 ">=": a >= b}.get(operator)
     if truth is None:
         return "${" + inner + "}"
     return expand(parts[4] if truth else (parts[6] if len(parts) == 7 else ""), lookup, depth + 1)
