@@ -13,7 +13,7 @@ import pytest
 
 from test_live import harness  # the harness module, as test_live imported it
 from test_live import KINDS, ehlo_features, fresh_ip, make_pair  # noqa: F401 (a fixture)
-from wizard.daemons import control, handshake
+from wizard.daemons import handshake
 from wizard.daemons.handshake import AuthSocket
 from wizard.server import versions
 from wizard.settings import presets
@@ -50,19 +50,6 @@ def test_the_handshake_lists_what_dovecot_serves(make_pair, kind):
     pair = make_pair(kind, configure_sasl=True)
     served = handshake.handshake(listener(pair))
     assert served.version.startswith("1.") and set(served.public) == {"plain", "login"}, served
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_after_a_reload_the_new_auth_process_answers(make_pair, kind):
-    """A reload is a signal: until Dovecot has carried it out, its old auth process answers
-    with the old configuration. The wizard waits for another process (SPID) to answer."""
-    pair = make_pair(kind, configure_sasl=True)
-    before = handshake.handshake(listener(pair)).server_pid
-    assert before.isdigit()
-    assert control.reload_dovecot(pair.dovecot_dir)
-    after = handshake.wait_for_handshake(listener(pair), 10, not_from=before)
-    assert after.server_pid.isdigit() and after.server_pid != before
-    assert set(after.public) == {"plain", "login"}
 
 
 def gssapi_preset(pair):

@@ -116,13 +116,12 @@ def check_unchanged(writes: list[Write]) -> None:
 # The listener check ----------------------------------------------------------------------------
 
 def check_listener(target: Target, since: logs.Mark | None = None,
-                   progress: Progress = no_progress, before: str = "") -> None:
+                   progress: Progress = no_progress) -> None:
     """Dovecot's auth process behind the listener completes the handshake and serves every
     configured mechanism; else the change stops before main.cf is written. `since`: Dovecot's
-    log before the reload, to quote what it said since; `before`: the auth process that
-    answered before the reload (not the one to judge the new files by)."""
+    log before the reload, to quote what it said since."""
     try:
-        served = handshake.wait_for_handshake(target.auth_socket, LISTENER_WAIT_SECONDS, before)
+        served = handshake.wait_for_handshake(target.auth_socket, LISTENER_WAIT_SECONDS)
         missing = handshake.missing_mechanisms(list(target.mechanisms), served)
         if not missing:
             progress(f"Dovecot's auth listener {target.auth_socket} serves "
@@ -272,14 +271,13 @@ def _reload_dovecot(target: Target, outcome: Outcome, record: dict, backup_dir: 
             not any(p.is_relative_to(dovecot) for p in outcome.written):
         return
     outcome.dovecot_log_mark = logs.dovecot_mark(target.dovecot_dir)
-    before = handshake.answering_pid(target.auth_socket) if target.auth_socket else ""
     if control.reload_dovecot(target.dovecot_dir):
         outcome.reloaded.append("dovecot")
         outcome.progress("Dovecot reloaded")
         _note_reloads(outcome, record, backup_dir)
         crash_point("dovecot-reloaded")
         if target.auth_socket:
-            check_listener(target, outcome.dovecot_log_mark, outcome.progress, before)
+            check_listener(target, outcome.dovecot_log_mark, outcome.progress)
 
 
 def _note_reloads(outcome: Outcome, record: dict, backup_dir: Path) -> None:

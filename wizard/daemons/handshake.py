@@ -30,7 +30,6 @@ class Handshake:
     version: str
     mechanisms: tuple[str, ...]        # lower case, as the wizard and Dovecot's files write them
     flags: dict[str, frozenset[str]] = field(default_factory=dict)   # plaintext, anonymous, …
-    server_pid: str = ""               # SPID: the auth process that answered
 
     @property
     def public(self) -> tuple[str, ...]:
@@ -85,9 +84,8 @@ def handshake(listener: AuthSocket, timeout: float = READ_TIMEOUT_SECONDS) -> Ha
                              f"({lines[:1] or 'nothing'})")
     mechs = [line.split("\t")[1:] for line in lines
              if line.startswith("MECH\t") and len(line.split("\t")) > 1]
-    spid = next((line.split("\t")[1] for line in lines if line.startswith("SPID\t")), "")
     return Handshake(".".join(version), tuple(m[0].lower() for m in mechs),
-                     {m[0].lower(): frozenset(m[1:]) for m in mechs}, spid)
+                     {m[0].lower(): frozenset(m[1:]) for m in mechs})
 
 
 def _read_until_done(client: socket.socket) -> list[str]:
@@ -110,27 +108,13 @@ def missing_mechanisms(configured: list[str], served: Handshake) -> list[str]:
     return [m for m in configured if m.lower() not in served.mechanisms]
 
 
-def wait_for_handshake(listener: AuthSocket, wait_seconds: float,
-                       not_from: str = "") -> Handshake:
-    """Retry while the reloaded Dovecot brings its listener up; then one answer is final.
-    `not_from`: the auth process that answered before the reload. A reload (SIGHUP) is
-    carried out after the signal is sent, and until then the old process still answers with
-    the old configuration, so its answers are not taken until the deadline."""
+def wait_for_handshake(listener: AuthSocket, wait_seconds: float) -> Handshake:
+    """Retry while the reloaded Dovecot brings its listener up; then one answer is final."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            answer = handshake(listener)
-            if not not_from or answer.server_pid != not_from or time.monotonic() >= deadline:
-                return answer
+            return handshake(listener)
         except OSError:
             if time.monotonic() >= deadline:
                 raise
-        time.sleep(0.1)
-
-
-def answering_pid(listener: AuthSocket) -> str:
-    """The auth process answering now (before a reload), or "" when none answers."""
-    try:
-        return handshake(listener, timeout=2).server_pid
-    except (OSError, HandshakeError):
-        return ""
+            time.sleep(0.1)
