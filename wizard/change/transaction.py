@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -32,6 +33,7 @@ from wizard.files import atomic
 from wizard.files.atomic import crash_point
 
 LISTENER_WAIT_SECONDS = 10.0
+UNDO_WAIT_SECONDS = 20.0
 Progress = Callable[[str], None]     # told each step as it is done, for a progress display
 
 
@@ -299,9 +301,32 @@ def _undo(backup: BackupSet, record: dict, target: Target) -> list[str]:
             stray.unlink()
     if "dovecot" in record.get("reloaded", []):
         control.reload_dovecot(target.dovecot_dir)
+        _wait_for_auth_process(target)
     if "postfix" in record.get("reloaded", []):
         control.reload_postfix(target.postfix_dir)
     return restored
+
+
+def _wait_for_auth_process(target: Target) -> None:
+    """After the old files are back, give Dovecot time to serve on the listener again: a
+    failed auth process leaves its service throttled for seconds (2, 4, 8, ... on 2.4.5), and a
+    smtpd started meanwhile dies. Where the listener accepts but no auth process answers yet,
+    wait (at most UNDO_WAIT_SECONDS); where nothing listens, the old files have no such
+    listener: stop soon."""
+    if target.auth_socket is None:
+        return
+    start = time.monotonic()
+    while True:
+        try:
+            handshake.handshake(target.auth_socket, timeout=2)
+            return
+        except OSError:
+            if time.monotonic() - start > 2:
+                return
+        except handshake.HandshakeError:
+            if time.monotonic() - start > UNDO_WAIT_SECONDS:
+                return
+        time.sleep(0.2)
 
 
 def recover(backup_dir: Path) -> list[str]:
