@@ -6,10 +6,10 @@ and any notes), `check` shows `server_description` and then each finding with it
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 
 from wizard import findings, rules
+from wizard.server import addresses
 from wizard.settings.model import Settings
 from wizard.styled import Display, Styled
 
@@ -36,7 +36,7 @@ def server_description(server: Server, show_path: Display = str) -> Styled:
         spans.append((f"  SASL socket: {sasl.path}, Dovecot's "
                       f"{server.socket_path(sasl.path)} ({where})\n", ""))
     interfaces = server.value("inet_interfaces")
-    if loopback_only(interfaces):
+    if addresses.loopback_only(interfaces):
         spans.append((f"  inet_interfaces = {interfaces}: no other host can reach port 25\n", ""))
     for service, name, value in server.managed_overrides():
         spans.append((f"  master.cf: service {service.name} sets {name}={value}\n", ""))
@@ -48,20 +48,6 @@ def server_description(server: Server, show_path: Display = str) -> Styled:
         spans += [("Dovecot: ", "bold"), (f"{server.dovecot_problem.problem}\n", "")]
     spans.append((f"Versions from {server.versions.source}.\n", ""))
     return spans
-
-
-def loopback_only(interfaces: str) -> bool:
-    """Whether Postfix listens on this host's loopback alone (RHEL's stock `localhost`)."""
-    words = interfaces.replace(",", " ").split()
-    return bool(words) and all(word in ("localhost", "loopback-only") or _is_loopback(word)
-                               for word in words)
-
-
-def _is_loopback(word: str) -> bool:
-    try:
-        return ipaddress.ip_address(word.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def styled(found: Server, show_path: Display = str, notes: tuple[str, ...] = ()) -> Styled:

@@ -118,7 +118,8 @@ def _check_postfix(live: Path, staged: Path, files_version: str) -> Check:
 
 def _release(version: str) -> str:
     """3.7.11 -> 3.7"""
-    return ".".join(version.split(".")[:2])
+    from wizard.server.availability import release
+    return ".".join(map(str, release(version)[:2]))
 
 
 def _check_dovecot(staged: Path, generation: str | None) -> Check:

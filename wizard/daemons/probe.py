@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from wizard import values
 from wizard.daemons import handshake, logs
-from wizard.server import postconf
+from wizard.server import addresses, postconf
 from wizard.files.mastercf import Service
 from wizard.server.state import Server
 
@@ -125,11 +125,8 @@ def _local_host(server: Server) -> str:
     for interface in interfaces:
         if interface in ("all", "loopback-only", "localhost"):
             return loopback
-        try:
-            if ipaddress.ip_address(interface.strip("[]")).is_loopback:
-                return interface.strip("[]")
-        except ValueError:
-            continue
+        if addresses.is_loopback(interface):
+            return interface.strip("[]")
     return interfaces[0].strip("[]") if interfaces else loopback
 
 
